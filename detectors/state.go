@@ -1,0 +1,245 @@
+package detectors
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// UserStateVersion is the encoding version of UserState; bump it when a
+// field changes meaning, and teach DecodeUserState the old form.
+const UserStateVersion = 1
+
+// UserState is everything remembered about one user: plain values, bounded
+// by the Config caps, encodable to bytes for changelogs and restore. Times
+// are Unix milliseconds of event time.
+type UserState struct {
+	First int64 `json:"first"` // oldest event seen
+	Last  int64 `json:"last"`  // newest event seen
+
+	Recent    [16]uint64 `json:"recent"` // hashes of the latest event ids, for duplicates
+	RecentPos uint8      `json:"recent_pos"`
+
+	Points    []GeoPoint     `json:"points,omitempty"`   // geolocated authenticated events, by time
+	Failures  []Attempt      `json:"failures,omitempty"` // failed logins and MFA, by time
+	Txns      []TxnEntry     `json:"txns,omitempty"`     // transactions of the last day, by time
+	TxnCount  int64          `json:"txn_count"`          // all transactions ever, for the mean
+	TxnTotal  float64        `json:"txn_total"`
+	TxnFirst  int64          `json:"txn_first"`
+	Payees    []Familiar     `json:"payees,omitempty"`
+	Devices   []Familiar     `json:"devices,omitempty"`
+	Countries []Familiar     `json:"countries,omitempty"`
+	Networks  []Familiar     `json:"networks,omitempty"`
+	Tokens    []TokenEntry   `json:"tokens,omitempty"`
+	Refreshes []RefreshEntry `json:"refreshes,omitempty"`
+	Families  []FamilyEntry  `json:"families,omitempty"`
+}
+
+// GeoPoint is where and when a user was.
+type GeoPoint struct {
+	TS       int64   `json:"ts"`
+	Lat      float64 `json:"lat"`
+	Lon      float64 `json:"lon"`
+	RadiusKM float64 `json:"r"`
+	Country  string  `json:"cc,omitempty"`
+	City     string  `json:"city,omitempty"`
+}
+
+// Attempt is one login attempt; Who hashes the address (user stage) or the
+// user (ip stage).
+type Attempt struct {
+	TS      int64  `json:"ts"`
+	Who     uint64 `json:"who"`
+	Failure bool   `json:"f,omitempty"`
+}
+
+// TxnEntry is one transaction in the velocity window.
+type TxnEntry struct {
+	TS       int64   `json:"ts"`
+	Amount   float64 `json:"amount"`
+	Currency string  `json:"cur"`
+	Payee    string  `json:"payee,omitempty"`
+	Device   string  `json:"dev,omitempty"`
+}
+
+// Familiar is a device, country, network or payee a user has used. Fresh
+// records that it appeared when the user already had history, which is what
+// makes it a new thing rather than part of the user's first sighting.
+type Familiar struct {
+	Key   string `json:"k"`
+	First int64  `json:"first"`
+	Last  int64  `json:"last"`
+	Fresh bool   `json:"fresh,omitempty"`
+}
+
+// TokenEntry is an access token's binding.
+type TokenEntry struct {
+	ID      string   `json:"id"`
+	Device  string   `json:"dev,omitempty"`
+	ASN     uint32   `json:"asn,omitempty"`
+	Issued  int64    `json:"issued"`
+	Issue   bool     `json:"issue,omitempty"` // bound by a token_issue rather than first use
+	Revoked int64    `json:"revoked,omitempty"`
+	LastUse int64    `json:"last_use"`
+	Where   GeoPoint `json:"where"` // last located, consistent use
+	Located bool     `json:"located,omitempty"`
+}
+
+// RefreshEntry is a refresh token that was presented.
+type RefreshEntry struct {
+	TokenID string `json:"id"`
+	Family  string `json:"fam"`
+	TS      int64  `json:"ts"`
+	Event   uint64 `json:"ev"`
+}
+
+// FamilyEntry is a refresh-token rotation family.
+type FamilyEntry struct {
+	ID      string `json:"id"`
+	Device  string `json:"dev,omitempty"`
+	First   int64  `json:"first"`
+	Last    int64  `json:"last"`
+	Revoked int64  `json:"revoked,omitempty"`
+}
+
+// IPStateVersion is the encoding version of IPState.
+const IPStateVersion = 1
+
+// IPState is an address's recent login attempts, for password spray.
+type IPState struct {
+	Last     int64     `json:"last"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// MarshalBinary encodes s behind a version byte.
+func (s *UserState) MarshalBinary() ([]byte, error) { return encodeVersioned(UserStateVersion, s) }
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (s *UserState) UnmarshalBinary(b []byte) error { return decodeVersioned(UserStateVersion, b, s) }
+
+// MarshalBinary encodes s behind a version byte.
+func (s *IPState) MarshalBinary() ([]byte, error) { return encodeVersioned(IPStateVersion, s) }
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (s *IPState) UnmarshalBinary(b []byte) error { return decodeVersioned(IPStateVersion, b, s) }
+
+func encodeVersioned(version byte, v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{version}, body...), nil
+}
+
+func decodeVersioned(version byte, b []byte, v any) error {
+	if len(b) == 0 {
+		return fmt.Errorf("detectors: empty state")
+	}
+	if b[0] != version {
+		return fmt.Errorf("detectors: state version %d, this build reads %d", b[0], version)
+	}
+	return json.Unmarshal(b[1:], v)
+}
+
+// seen reports whether h is among the recent event ids, and remembers it.
+func (s *UserState) seen(h uint64) bool {
+	for _, r := range s.Recent {
+		if r == h {
+			return true
+		}
+	}
+	s.Recent[s.RecentPos%uint8(len(s.Recent))] = h
+	s.RecentPos = (s.RecentPos + 1) % uint8(len(s.Recent))
+	return false
+}
+
+// insertByTS inserts v into s, kept sorted by ts(v), after any equal time.
+func insertByTS[T any](s []T, v T, ts func(*T) int64) []T {
+	t := ts(&v)
+	i := sort.Search(len(s), func(i int) bool { return ts(&s[i]) > t })
+	s = append(s, v)
+	copy(s[i+1:], s[i:])
+	s[i] = v
+	return s
+}
+
+// pruneBefore drops the entries older than horizon from sorted s, and the
+// oldest ones beyond max.
+func pruneBefore[T any](s []T, horizon int64, max int, ts func(*T) int64) []T {
+	i := sort.Search(len(s), func(i int) bool { return ts(&s[i]) >= horizon })
+	if extra := len(s) - i - max; extra > 0 {
+		i += extra
+	}
+	if i == 0 {
+		return s
+	}
+	return append(s[:0], s[i:]...)
+}
+
+// capOldest drops the oldest entries of sorted s beyond max.
+func capOldest[T any](s []T, max int) []T {
+	if len(s) <= max {
+		return s
+	}
+	return append(s[:0], s[len(s)-max:]...)
+}
+
+func attemptTS(a *Attempt) int64 { return a.TS }
+func txnTS(t *TxnEntry) int64    { return t.TS }
+func pointTS(p *GeoPoint) int64  { return p.TS }
+
+// familiar finds key in list, or returns -1.
+func familiar(list []Familiar, key string) int {
+	for i := range list {
+		if list[i].Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// touchFamiliar records a sighting of key at ts, evicting the least recently
+// seen entry beyond max and entries unseen since before forget.
+func touchFamiliar(list []Familiar, key string, ts, forget int64, fresh bool, max int) []Familiar {
+	if i := familiar(list, key); i >= 0 {
+		f := &list[i]
+		f.First = min(f.First, ts)
+		f.Last = max64(f.Last, ts)
+		return list
+	}
+	out := list[:0]
+	for _, f := range list {
+		if f.Last >= forget {
+			out = append(out, f)
+		}
+	}
+	list = out
+	if len(list) >= max {
+		oldest := 0
+		for i := range list {
+			if list[i].Last < list[oldest].Last {
+				oldest = i
+			}
+		}
+		list = append(list[:oldest], list[oldest+1:]...)
+	}
+	return append(list, Familiar{Key: key, First: ts, Last: ts, Fresh: fresh})
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// hashString is 64-bit FNV-1a: stable across processes, so hashes can live
+// in encoded state.
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
