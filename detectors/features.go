@@ -133,25 +133,25 @@ type IntegrityFeatures struct {
 }
 
 // Evidence returns the feature group of detector id and its summary, for a
-// decision's reasons; ok is false for an unknown id. On the ip stage
+// decision's reasons, as a copy; ok is false for an unknown id. On the ip stage
 // failed_login_burst's evidence is the address's, not the user's.
 func (f *Features) Evidence(id string, ipStage bool) (evidence any, summary string, ok bool) {
 	switch id {
 	case ImpossibleTravel:
-		return &f.Travel, f.Travel.Summary, true
+		return f.Travel, f.Travel.Summary, true
 	case TokenReplay:
-		return &f.Token, f.Token.Summary, true
+		return f.Token, f.Token.Summary, true
 	case Velocity:
-		return &f.Velocity, f.Velocity.Summary, true
+		return f.Velocity, f.Velocity.Summary, true
 	case FailedLoginBurst:
 		if ipStage {
-			return &f.IP, f.IP.Summary, true
+			return f.IP, f.IP.Summary, true
 		}
-		return &f.Logins, f.Logins.Summary, true
+		return f.Logins, f.Logins.Summary, true
 	case NewDevice:
-		return &f.Novelty, f.Novelty.Summary, true
+		return f.Novelty, f.Novelty.Summary, true
 	case DeviceIntegrity:
-		return &f.Integrity, f.Integrity.Summary, true
+		return f.Integrity, f.Integrity.Summary, true
 	}
 	return nil, "", false
 }

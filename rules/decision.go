@@ -1,0 +1,163 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Action is what a decision asks the enforcing service to do, weakest first.
+type Action uint8
+
+// Actions of contract §2.
+const (
+	Allow Action = iota
+	StepUp
+	Lockout
+)
+
+var actionNames = [...]string{"allow", "step_up", "lockout"}
+
+// String returns the contract name of a.
+func (a Action) String() string { return actionNames[a] }
+
+// MarshalText writes the contract name.
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads the contract name.
+func (a *Action) UnmarshalText(b []byte) error {
+	v, err := ParseAction(string(b))
+	*a = v
+	return err
+}
+
+// ParseAction reads an action name.
+func ParseAction(s string) (Action, error) {
+	for i, n := range actionNames {
+		if n == s {
+			return Action(i), nil
+		}
+	}
+	return Allow, fmt.Errorf("unknown action %q: want allow, step_up or lockout", s)
+}
+
+// Mode says whether a decision is to be enforced or only recorded.
+type Mode string
+
+// Modes of contract §2.
+const (
+	Enforce Mode = "enforce"
+	Shadow  Mode = "shadow"
+)
+
+// Subject kinds of contract §2.
+const (
+	SubjectUser   = "user"
+	SubjectIP     = "ip"
+	SubjectDevice = "device"
+	SubjectToken  = "token"
+)
+
+// Subject is what a decision applies to.
+type Subject struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+// Reason is one fired rule and its evidence. Mode, Action, Score and
+// Evidence extend the contract's {rule, detector, summary}.
+type Reason struct {
+	Rule     string  `json:"rule"`
+	Detector string  `json:"detector"`
+	Summary  string  `json:"summary"`
+	Mode     Mode    `json:"mode"`
+	Action   Action  `json:"action"`
+	Score    float64 `json:"score"`
+	Evidence any     `json:"evidence,omitempty"`
+}
+
+// Decision is one risk decision (contract §2).
+type Decision struct {
+	DecisionID   string
+	EventID      string
+	UserID       string
+	Subject      Subject
+	Action       Action
+	Score        float64
+	TS           time.Time
+	DecidedAt    time.Time
+	ExpiresAt    time.Time
+	Reasons      []Reason
+	Mode         Mode
+	RulesVersion string
+}
+
+// TimeFormat is RFC 3339 with milliseconds, as decisions are written.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+type wireDecision struct {
+	DecisionID   string   `json:"decision_id"`
+	EventID      string   `json:"event_id"`
+	UserID       string   `json:"user_id"`
+	Subject      Subject  `json:"subject"`
+	Action       Action   `json:"action"`
+	Score        float64  `json:"score"`
+	TS           string   `json:"ts"`
+	DecidedAt    string   `json:"decided_at"`
+	ExpiresAt    string   `json:"expires_at"`
+	Reasons      []Reason `json:"reasons"`
+	Mode         Mode     `json:"mode"`
+	RulesVersion string   `json:"rules_version"`
+}
+
+// MarshalJSON writes the contract §2 object.
+func (d Decision) MarshalJSON() ([]byte, error) {
+	reasons := d.Reasons
+	if reasons == nil {
+		reasons = []Reason{}
+	}
+	return json.Marshal(wireDecision{
+		DecisionID: d.DecisionID, EventID: d.EventID, UserID: d.UserID, Subject: d.Subject, Action: d.Action,
+		Score: d.Score, TS: d.TS.UTC().Format(TimeFormat), DecidedAt: d.DecidedAt.UTC().Format(TimeFormat),
+		ExpiresAt: d.ExpiresAt.UTC().Format(TimeFormat), Reasons: reasons, Mode: d.Mode, RulesVersion: d.RulesVersion,
+	})
+}
+
+// UnmarshalJSON reads the contract §2 object (evidence stays generic).
+func (d *Decision) UnmarshalJSON(b []byte) error {
+	var w wireDecision
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*d = Decision{DecisionID: w.DecisionID, EventID: w.EventID, UserID: w.UserID, Subject: w.Subject, Action: w.Action,
+		Score: w.Score, Reasons: w.Reasons, Mode: w.Mode, RulesVersion: w.RulesVersion}
+	for _, t := range []struct {
+		s   string
+		dst *time.Time
+	}{{w.TS, &d.TS}, {w.DecidedAt, &d.DecidedAt}, {w.ExpiresAt, &d.ExpiresAt}} {
+		v, err := time.Parse(time.RFC3339Nano, t.s)
+		if err != nil {
+			return fmt.Errorf("decision %s: %w", w.DecisionID, err)
+		}
+		*t.dst = v
+	}
+	return nil
+}
+
+// DecisionID derives a decision's id from the event id, the subject, the
+// rules version and the stage that decided, so a redelivered event yields
+// the same id and two stages never share one.
+func DecisionID(eventID string, s Subject, rulesVersion string, stage Stage) string {
+	h := sha256.New()
+	for _, part := range []string{eventID, s.Kind, s.ID, rulesVersion} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	if stage != UserStage {
+		h.Write([]byte(stage.String()))
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}

@@ -1,0 +1,67 @@
+package rules
+
+import (
+	"github.com/riskd/riskd/detectors"
+	"github.com/riskd/riskd/event"
+)
+
+// Env is what a rule condition can read: the event, its enrichment and the
+// detectors' features. Every name here is stored in risk_features, so a
+// backtest over stored rows sees exactly what the live rule saw.
+type Env struct {
+	Event     EventView                    `expr:"event"`
+	Geo       event.Geo                    `expr:"geo"`
+	Travel    *detectors.TravelFeatures    `expr:"impossible_travel"`
+	Token     *detectors.TokenFeatures     `expr:"token_replay"`
+	Velocity  *detectors.VelocityFeatures  `expr:"velocity"`
+	Logins    *detectors.LoginFeatures     `expr:"failed_login_burst"`
+	Novelty   *detectors.NoveltyFeatures   `expr:"new_device"`
+	Integrity *detectors.IntegrityFeatures `expr:"device_integrity"`
+	IP        *detectors.IPFeatures        `expr:"ip"`
+	Stream    *detectors.StreamFeatures    `expr:"stream"`
+}
+
+// EventView is the event as rules see it: flat strings and numbers.
+type EventView struct {
+	ID             string  `expr:"id"`
+	Type           string  `expr:"type"`
+	UserID         string  `expr:"user_id"`
+	Outcome        string  `expr:"outcome"`
+	FailureReason  string  `expr:"failure_reason"`
+	IP             string  `expr:"ip"`
+	DeviceID       string  `expr:"device_id"`
+	SessionID      string  `expr:"session_id"`
+	TokenID        string  `expr:"token_id"`
+	RefreshTokenID string  `expr:"refresh_token_id"`
+	FamilyID       string  `expr:"family_id"`
+	UserAgent      string  `expr:"user_agent"`
+	Platform       string  `expr:"platform"`
+	AppVersion     string  `expr:"app_version"`
+	Attestation    string  `expr:"attestation"`
+	Amount         float64 `expr:"amount"`
+	Currency       string  `expr:"currency"`
+	BeneficiaryID  string  `expr:"beneficiary_id"`
+	TxnKind        string  `expr:"txn_kind"`
+	ChangeField    string  `expr:"change_field"`
+	Authenticated  bool    `expr:"authenticated"` // successful login/MFA, or any token or money event
+	Sensitive      bool    `expr:"sensitive"`     // transaction or account change
+}
+
+// NewEnv builds the environment of ev and f; it keeps pointers into f.
+func NewEnv(ev *event.Event, f *detectors.Features) Env {
+	v := EventView{
+		ID: ev.ID, Type: ev.Type.String(), UserID: ev.UserID, Outcome: ev.Outcome.String(),
+		FailureReason: ev.FailureReason, DeviceID: ev.DeviceID, SessionID: ev.SessionID, TokenID: ev.TokenID,
+		RefreshTokenID: ev.Refresh.TokenID, FamilyID: ev.Refresh.FamilyID, UserAgent: ev.UserAgent,
+		Platform: ev.App.Platform, AppVersion: ev.App.Version, Attestation: ev.App.Integrity.Attestation,
+		Amount: ev.Txn.Amount, Currency: ev.Txn.Currency, BeneficiaryID: ev.Txn.BeneficiaryID, TxnKind: ev.Txn.Kind,
+		ChangeField: ev.Change.Field, Authenticated: ev.Authenticated(), Sensitive: ev.Sensitive(),
+	}
+	if ev.IP.IsValid() {
+		v.IP = ev.IP.String()
+	}
+	return Env{
+		Event: v, Geo: ev.Geo, Travel: &f.Travel, Token: &f.Token, Velocity: &f.Velocity, Logins: &f.Logins,
+		Novelty: &f.Novelty, Integrity: &f.Integrity, IP: &f.IP, Stream: &f.Stream,
+	}
+}
