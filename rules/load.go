@@ -2,10 +2,13 @@ package rules
 
 import (
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -47,32 +50,44 @@ func (e *LoadError) Error() string {
 	return fmt.Sprintf("%d problem(s) in the rules:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
 
+//go:embed *.yaml
+var shipped embed.FS
+
+// Shipped returns the rule pack built into the binary (the files of rules/),
+// which --rules replaces.
+func Shipped() (*Set, error) { return LoadFS(shipped, ".", "rules") }
+
 // Load reads every *.yaml and *.yml file in dir (not recursive), in name
 // order, validates all of them and compiles every condition. It returns
 // either a complete Set or a *LoadError naming each problem by file and
 // line; a partial set is never returned.
-func Load(dir string) (*Set, error) {
-	entries, err := os.ReadDir(dir)
+func Load(dir string) (*Set, error) { return LoadFS(os.DirFS(dir), ".", dir) }
+
+// LoadFS is Load over a file system; names in errors start with display.
+func LoadFS(fsys fs.FS, dir, display string) (*Set, error) {
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w (pass --rules with a folder of rule files)", err)
 	}
-	var paths []string
+	var names []string
 	for _, e := range entries {
 		if n := e.Name(); !e.IsDir() && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
-			paths = append(paths, filepath.Join(dir, n))
+			names = append(names, n)
 		}
 	}
-	sort.Strings(paths)
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("rules: no .yaml files in %s", dir)
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("rules: no .yaml files in %s", display)
 	}
-	sources := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
+	paths := make([]string, len(names))
+	sources := make(map[string][]byte, len(names))
+	for i, n := range names {
+		b, err := fs.ReadFile(fsys, path.Join(dir, n))
 		if err != nil {
 			return nil, fmt.Errorf("rules: %w", err)
 		}
-		sources[p] = b
+		paths[i] = filepath.Join(display, n)
+		sources[paths[i]] = b
 	}
 	return Parse(paths, sources)
 }

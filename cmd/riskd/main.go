@@ -1,0 +1,96 @@
+// Command riskd is the streaming risk engine: `riskd replay` decides on a
+// file of events offline, `riskd rules check` validates rule files.
+// See README.md and the contracts for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+const usage = `riskd: a streaming risk engine for logins, tokens and transactions.
+
+Usage:
+  riskd replay --events FILE --geoip-city FILE.mmdb [--geoip-asn FILE.mmdb] [--rules DIR] [--emit all|non-allow] [--out FILE]
+  riskd rules check [--rules DIR]
+  riskd rules test FILE...
+
+Run 'riskd COMMAND -h' for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	log := newLogger(stderr)
+	var err error
+	switch args[0] {
+	case "replay":
+		err = replayCmd(ctx, args[1:], stdin, stdout, stderr, log)
+	case "rules":
+		if len(args) < 2 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		switch args[1] {
+		case "check":
+			err = rulesCheckCmd(args[2:], stdout, stderr)
+		case "test":
+			err = rulesTestCmd(args[2:], stdout, stderr)
+		default:
+			err = usageError(fmt.Sprintf("unknown rules command %q: want check or test", args[1]))
+		}
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = usageError(fmt.Sprintf("unknown command %q", args[0]))
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "riskd: %s\n\n%s", err, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "riskd: %s\n", err)
+		return 1
+	}
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// newLogger logs JSON, or for a person at a terminal, console lines.
+func newLogger(w io.Writer) zerolog.Logger {
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}).With().Timestamp().Logger()
+	}
+	return zerolog.New(w).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}

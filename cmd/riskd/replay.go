@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rs/zerolog"
+
+	"github.com/riskd/riskd/alerting"
+	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/rules"
+)
+
+func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, log zerolog.Logger) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.String("events", "", "JSON Lines events to replay, in file order (- for stdin)")
+	city := fs.String("geoip-city", "", "MaxMind DB of the GeoIP2/GeoLite2 City schema")
+	asn := fs.String("geoip-asn", "", "MaxMind DB of the GeoLite2 ASN schema")
+	rulesDir := fs.String("rules", "", "folder of rule files (default: the rule pack shipped in rules/)")
+	emit := fs.String("emit", "non-allow", "which decisions to write: non-allow or all")
+	out := fs.String("out", "", "write decisions to this file instead of stdout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *events == "" {
+		return usageError("replay needs --events FILE (or - for stdin)")
+	}
+	if *emit != "all" && *emit != "non-allow" {
+		return usageError(fmt.Sprintf("--emit must be all or non-allow, not %q", *emit))
+	}
+	set, err := loadRules(*rulesDir)
+	if err != nil {
+		return err
+	}
+	if *city == "" {
+		log.Warn().Msg("no --geoip-city: locations are unknown, so impossible_travel and location checks abstain")
+	}
+	db, warns := geoip.Open(*city, *asn)
+	for _, w := range warns {
+		log.Warn().Err(w).Msg("geoip")
+	}
+	defer db.Close()
+
+	in := stdin
+	if *events != "-" {
+		f, err := os.Open(*events)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	var w io.Writer = stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	sink := alerting.NewJSONLines(w)
+	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 100_000), pipeline.WithEmitAll(*emit == "all"))
+	cfg := pipeline.ReplayConfig{
+		Engine: eng,
+		Input:  in,
+		Output: sink.Write,
+		Rejected: func(line int, err error) {
+			fmt.Fprintf(stderr, "%s:%d: rejected: %v\n", displayName(*events), line, err)
+		},
+	}
+	progress := isTerminal(stderr)
+	if progress {
+		cfg.Progress = func(s pipeline.Summary) {
+			fmt.Fprintf(stderr, "\r%d events, %d decisions, %.0f events/s ", s.Events, s.Decisions, float64(s.Events)/s.Elapsed.Seconds())
+		}
+	}
+	sum, err := pipeline.Replay(ctx, cfg)
+	if ferr := sink.Flush(); err == nil {
+		err = ferr
+	}
+	if progress {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	fmt.Fprintln(stderr, sum.String())
+	st := eng.Stats()
+	log.Debug().Int("users", st.Users).Int("ips", st.IPs).Uint64("user_evictions", st.UserEvictions).Msg("state")
+	return err
+}
+
+func displayName(events string) string {
+	if events == "-" {
+		return "stdin"
+	}
+	return events
+}
+
+// loadRules loads dir, or the shipped pack when dir is empty.
+func loadRules(dir string) (*rules.Set, error) {
+	if dir == "" {
+		return rules.Shipped()
+	}
+	return rules.Load(dir)
+}

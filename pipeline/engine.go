@@ -1,0 +1,98 @@
+// Package pipeline runs events through enrichment, the keyed detector
+// stages and the rules. Engine is the synchronous core shared by `riskd
+// replay` and the streaming workers, which is what makes their answers the
+// same.
+package pipeline
+
+import (
+	"time"
+
+	"github.com/riskd/riskd/detectors"
+	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/rules"
+)
+
+// Engine decides on events one at a time. It owns the state of the keys it
+// sees and is not safe for concurrent use: one worker goroutine owns one
+// Engine.
+type Engine struct {
+	set     *rules.Set
+	geo     *geoip.Cache
+	users   *detectors.Users
+	ips     *detectors.IPs
+	eval    rules.Evaluator
+	emitAll bool
+	feats   detectors.Features
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithEmitAll makes the engine emit an allow decision for every event whose
+// user no rule fired for (`--emit all`).
+func WithEmitAll(all bool) Option { return func(e *Engine) { e.emitAll = all } }
+
+// WithGeoCache sets the size of the engine's per-IP enrichment cache.
+func WithGeoCache(db *geoip.DB, size int) Option {
+	return func(e *Engine) { e.geo = geoip.NewCache(db, size) }
+}
+
+// NewEngine returns an engine deciding with set, whose detector parameters
+// size the state.
+func NewEngine(set *rules.Set, opts ...Option) *Engine {
+	e := &Engine{
+		set:   set,
+		users: detectors.NewUsers(set.Detectors),
+		ips:   detectors.NewIPs(set.Detectors),
+		geo:   geoip.NewCache(nil, 1),
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Decide enriches ev, runs the user stage and, for login attempts with an
+// address, the address stage, and appends the decisions to out. now stamps
+// decided_at and nothing else. The features of the event stay readable
+// through Features until the next call.
+func (e *Engine) Decide(ev *event.Event, now time.Time, out []rules.Decision) ([]rules.Decision, error) {
+	ev.Geo = e.geo.Lookup(ev.IP)
+	e.feats = detectors.Features{}
+	e.users.Process(ev, &e.feats)
+	if e.feats.Stream.Duplicate {
+		// Already decided under the same decision ids; deciding again on
+		// state that includes the event itself would differ.
+		return out, nil
+	}
+	out, err := e.eval.Evaluate(e.set, rules.UserStage, ev, &e.feats, e.emitAll, now, out)
+	if err != nil || !detectors.Wants(ev) {
+		return out, err
+	}
+	e.ips.Process(ev, &e.feats)
+	return e.eval.Evaluate(e.set, rules.IPStage, ev, &e.feats, false, now, out)
+}
+
+// Features returns the features of the last event decided.
+func (e *Engine) Features() *detectors.Features { return &e.feats }
+
+// Rules returns the rule set in use.
+func (e *Engine) Rules() *rules.Set { return e.set }
+
+// StateStats reports the keys held and dropped by each stage.
+type StateStats struct {
+	Users, IPs                     int
+	UserEvictions, IPEvictions     uint64
+	UserExpirations, IPExpirations uint64
+}
+
+// Stats returns the engine's state sizes and evictions.
+func (e *Engine) Stats() StateStats {
+	u, p := e.users.Store(), e.ips.Store()
+	return StateStats{
+		Users: u.Len(), IPs: p.Len(),
+		UserEvictions: u.Evictions, IPEvictions: p.Evictions,
+		UserExpirations: u.Expirations, IPExpirations: p.Expirations,
+	}
+}

@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/rules"
+)
+
+// Summary counts what a replay read and decided.
+type Summary struct {
+	Events     int // lines holding an event, accepted or not
+	Accepted   int
+	Rejected   int
+	Duplicates int
+	Rejections map[string]int // by reason
+	Actions    map[string]int // decisions by action
+	Modes      map[string]int // decisions by mode
+	Decisions  int
+	Elapsed    time.Duration
+}
+
+// String is the summary printed on stderr.
+func (s Summary) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "replay: %d events read, %d accepted, %d rejected, %d duplicates; %d decisions", s.Events, s.Accepted, s.Rejected, s.Duplicates, s.Decisions)
+	for _, m := range []map[string]int{s.Actions, s.Modes, s.Rejections} {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if len(keys) == 0 {
+			continue
+		}
+		b.WriteString(" (")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s %d", k, m[k])
+		}
+		b.WriteString(")")
+	}
+	if s.Elapsed > 0 && s.Events > 0 {
+		fmt.Fprintf(&b, " in %s, %.0f events/s", s.Elapsed.Round(time.Millisecond), float64(s.Events)/s.Elapsed.Seconds())
+	}
+	return b.String()
+}
+
+// ReplayConfig wires a replay.
+type ReplayConfig struct {
+	Engine   *Engine
+	Input    io.Reader
+	Output   func([]rules.Decision) error // receives each event's decisions
+	Rejected func(line int, err error)    // receives each rejected line
+	Progress func(Summary)                // called about once a second, may be nil
+	Now      func() time.Time             // wall clock for decided_at; time.Now when nil
+}
+
+// maxLine bounds one event; a longer line is rejected, not fatal.
+const maxLine = 1 << 20
+
+// Replay decides on every line of Input in order, as the streaming path
+// would for the same per-user order. Bad lines are reported and skipped;
+// only read and output errors stop it.
+func Replay(ctx context.Context, c ReplayConfig) (Summary, error) {
+	s := Summary{Rejections: map[string]int{}, Actions: map[string]int{}, Modes: map[string]int{}}
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := time.Now()
+	lastProgress := start
+	r := bufio.NewReaderSize(c.Input, 64<<10)
+	var out []rules.Decision
+	for line := 1; ; line++ {
+		data, err := readLine(r)
+		if err == io.EOF && len(data) == 0 {
+			break
+		}
+		if err != nil && err != io.EOF && err != errLineTooLong {
+			return s, fmt.Errorf("line %d: %w", line, err)
+		}
+		if len(bytes.TrimSpace(data)) == 0 && err != errLineTooLong {
+			continue
+		}
+		s.Events++
+		var ev event.Event
+		if err == errLineTooLong {
+			err = &event.Error{Reason: event.ReasonInvalidJSON, Problem: fmt.Sprintf("line longer than %d bytes", maxLine)}
+		} else {
+			ev, err = event.Decode(data)
+		}
+		if err != nil {
+			s.Rejected++
+			s.Rejections[event.ReasonOf(err)]++
+			if c.Rejected != nil {
+				c.Rejected(line, err)
+			}
+			continue
+		}
+		s.Accepted++
+		out, err = c.Engine.Decide(&ev, now(), out[:0])
+		if err != nil {
+			return s, fmt.Errorf("line %d: %w", line, err)
+		}
+		if c.Engine.Features().Stream.Duplicate {
+			s.Duplicates++
+		}
+		for _, d := range out {
+			s.Decisions++
+			s.Actions[d.Action.String()]++
+			s.Modes[string(d.Mode)]++
+		}
+		if len(out) > 0 {
+			if err := c.Output(out); err != nil {
+				return s, err
+			}
+		}
+		if s.Events%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return s, err
+			}
+			if c.Progress != nil && time.Since(lastProgress) >= time.Second {
+				lastProgress = time.Now()
+				s.Elapsed = time.Since(start)
+				c.Progress(s)
+			}
+		}
+	}
+	s.Elapsed = time.Since(start)
+	return s, nil
+}
+
+var errLineTooLong = fmt.Errorf("line too long")
+
+// readLine returns the next line without its newline. A line longer than
+// maxLine is consumed and reported as errLineTooLong.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(buf)+len(chunk) > maxLine {
+			for err == bufio.ErrBufferFull {
+				_, err = r.ReadSlice('\n')
+			}
+			return []byte{}, errLineTooLong
+		}
+		if err == bufio.ErrBufferFull {
+			buf = append(buf, chunk...)
+			continue
+		}
+		if buf != nil {
+			chunk = append(buf, chunk...)
+		}
+		return bytes.TrimRight(chunk, "\r\n"), err
+	}
+}
