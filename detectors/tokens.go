@@ -82,9 +82,9 @@ func tokenUse(st *UserState, s *step, f *TokenFeatures) {
 		f.SpeedKMH = l.speedKMH
 		f.Concurrent = l.impossible(&s.cfg.ImpossibleTravel)
 	}
-	// A device-less use alone is an old client; from another network it is
-	// a token lifted off the device.
-	f.Fired = f.DeviceMismatch || f.AfterLogout || f.Concurrent || (f.DeviceMissing && f.NetworkChanged)
+	// A use without a device id, or from another network, is only evidence:
+	// clients that omit the id switch between Wi-Fi and mobile data too.
+	f.Fired = f.DeviceMismatch || f.AfterLogout || f.Concurrent
 	t.LastUse = max64(t.LastUse, s.ts)
 	if ev.Geo.Located && !f.Fired && (!t.Located || s.ts >= t.Where.TS) {
 		t.Where, t.Located = pointOf(ev, s.ts), true
@@ -158,9 +158,6 @@ func tokenSummary(ev *event.Event, f *TokenFeatures) string {
 	}
 	if f.DeviceMismatch {
 		why = append(why, fmt.Sprintf("device %q is not the bound device %q", ev.DeviceID, f.BoundDevice))
-	}
-	if f.DeviceMissing && f.NetworkChanged {
-		why = append(why, fmt.Sprintf("no device, from network AS%d unlike the bound one", ev.Geo.ASN))
 	}
 	if f.AfterLogout {
 		why = append(why, "used after logout")

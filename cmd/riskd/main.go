@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	log := newLogger(stderr)
+	log := newLogger(stderr).Level(zerolog.InfoLevel)
 	var err error
 	switch args[0] {
 	case "replay":
