@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/pipeline/scenario"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -24,6 +26,7 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	rulesDir := fs.String("rules", "", "folder of rule files (default: the rule pack shipped in rules/)")
 	emit := fs.String("emit", "non-allow", "which decisions to write: non-allow or all")
 	out := fs.String("out", "", "write decisions to this file instead of stdout")
+	labels := fs.String("labels", "", "labels of the events (as testdata/scenarios/labels.json): print what was caught on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,11 +68,19 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		w = f
 	}
 	sink := alerting.NewJSONLines(w)
+	output := sink.Write
+	var all []rules.Decision
+	if *labels != "" {
+		output = func(ds []rules.Decision) error {
+			all = append(all, ds...)
+			return sink.Write(ds)
+		}
+	}
 	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 100_000), pipeline.WithEmitAll(*emit == "all"))
 	cfg := pipeline.ReplayConfig{
 		Engine: eng,
 		Input:  in,
-		Output: sink.Write,
+		Output: output,
 		Rejected: func(line int, err error) {
 			fmt.Fprintf(stderr, "%s:%d: rejected: %v\n", displayName(*events), line, err)
 		},
@@ -88,6 +99,9 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	fmt.Fprintln(stderr, sum.String())
+	if *labels != "" && err == nil {
+		err = printScore(stderr, *labels, all)
+	}
 	st := eng.Stats()
 	log.Debug().Int("users", st.Users).Int("ips", st.IPs).Uint64("user_evictions", st.UserEvictions).Msg("state")
 	return err
@@ -106,4 +120,17 @@ func loadRules(dir string) (*rules.Set, error) {
 		return rules.Shipped()
 	}
 	return rules.Load(dir)
+}
+
+func printScore(w io.Writer, path string, ds []rules.Decision) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var l scenario.Labels
+	if err := json.Unmarshal(data, &l); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(w, "labelled attacks caught (decision naming the expected detector, at least the expected action):\n%s", scenario.Score(l, ds))
+	return nil
 }

@@ -1,0 +1,45 @@
+# riskd: the two commands of the README are `make demo` and `make test`.
+GO       ?= go
+BIN      := bin/riskd
+GEOIP    := testdata/geoip
+CITY     := $(GEOIP)/riskd-test-City.mmdb
+ASN      := $(GEOIP)/riskd-test-ASN.mmdb
+BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+.PHONY: all build test demo bench geoip scenarios toolchain
+
+all: build
+
+# The Go toolchain comes with the machine image; go.mod names the version,
+# and the go command fetches that toolchain from the module proxy when the
+# installed one is older.
+toolchain:
+	@command -v $(GO) >/dev/null || { echo "riskd needs Go 1.21 or newer on PATH (https://go.dev/doc/install); on Debian: apt-get install golang-go, then run make again" >&2; exit 1; }
+
+build: toolchain
+	$(GO) build -o $(BIN) ./cmd/riskd
+
+# Every test: unit, golden scenarios and the end-to-end replay of the shipped traffic.
+test: toolchain
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# The main job: replay the shipped labelled traffic and report what was caught.
+demo: build
+	./$(BIN) replay --events testdata/scenarios/traffic.jsonl --geoip-city $(CITY) --geoip-asn $(ASN) \
+		--labels testdata/scenarios/labels.json --out bin/decisions.jsonl
+	@echo "decisions written to bin/decisions.jsonl"
+
+# Benchmarks, six runs each, summarised by benchstat (see benchmarks/README.md).
+bench: toolchain
+	@mkdir -p bin
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./benchmarks/ ./pipeline/geoip/ | tee bin/bench.txt
+	$(GO) run $(BENCHSTAT) bin/bench.txt
+
+# Rebuild the test GeoIP databases from testdata/geoip/networks.csv.
+geoip: toolchain
+	$(GO) run ./testdata/geoip/build.go
+
+# Regenerate the shipped labelled traffic.
+scenarios: toolchain
+	$(GO) run ./testdata/scenarios/gen.go
