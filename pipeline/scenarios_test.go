@@ -101,3 +101,19 @@ func TestGeneratedScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestShippedTrafficIsCurrent fails when the generator and the shipped file
+// have drifted apart: run `make scenarios` and commit.
+func TestShippedTrafficIsCurrent(t *testing.T) {
+	events, labels := scenario.Generate(scenario.DefaultOptions())
+	data, err := scenario.MarshalLines(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, _ := os.ReadFile("../testdata/scenarios/traffic.jsonl")
+	lb, _ := json.MarshalIndent(labels, "", "  ")
+	shippedLabels, _ := os.ReadFile("../testdata/scenarios/labels.json")
+	if !bytes.Equal(data, shipped) || !bytes.Equal(append(lb, '\n'), shippedLabels) {
+		t.Error("testdata/scenarios is stale: run `make scenarios` and commit it")
+	}
+}
