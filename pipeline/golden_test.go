@@ -103,4 +103,3 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
-
