@@ -213,17 +213,23 @@ func touchFamiliar(list []Familiar, key string, ts, forget int64, fresh bool, ma
 			out = append(out, f)
 		}
 	}
-	list = out
-	if len(list) >= max {
-		oldest := 0
-		for i := range list {
-			if list[i].Last < list[oldest].Last {
-				oldest = i
-			}
-		}
-		list = append(list[:oldest], list[oldest+1:]...)
-	}
+	list = makeRoom(out, max, func(f *Familiar) int64 { return f.Last })
 	return append(list, Familiar{Key: key, First: ts, Last: ts, Fresh: fresh})
+}
+
+// makeRoom drops the least recently seen entry (by last) of an unsorted
+// list that has reached max, so that one more fits.
+func makeRoom[T any](list []T, max int, last func(*T) int64) []T {
+	if len(list) < max {
+		return list
+	}
+	oldest := 0
+	for i := range list {
+		if last(&list[i]) < last(&list[oldest]) {
+			oldest = i
+		}
+	}
+	return append(list[:oldest], list[oldest+1:]...)
 }
 
 func max64(a, b int64) int64 {

@@ -53,16 +53,7 @@ func (st *UserState) token(id string, s *step, cfg *TokenConfig) (t *TokenEntry,
 			kept = append(kept, t)
 		}
 	}
-	st.Tokens = kept
-	if len(st.Tokens) >= cfg.MaxTokens {
-		oldest := 0
-		for i := range st.Tokens {
-			if max64(st.Tokens[i].LastUse, st.Tokens[i].Issued) < max64(st.Tokens[oldest].LastUse, st.Tokens[oldest].Issued) {
-				oldest = i
-			}
-		}
-		st.Tokens = append(st.Tokens[:oldest], st.Tokens[oldest+1:]...)
-	}
+	st.Tokens = makeRoom(kept, cfg.MaxTokens, func(t *TokenEntry) int64 { return max64(t.LastUse, t.Issued) })
 	st.Tokens = append(st.Tokens, TokenEntry{ID: id, Device: s.ev.DeviceID, ASN: s.ev.Geo.ASN, Issued: s.ts, LastUse: s.ts})
 	return &st.Tokens[len(st.Tokens)-1], true
 }
@@ -135,15 +126,7 @@ func (st *UserState) family(id string, s *step, cfg *TokenConfig) (fam *FamilyEn
 			return &st.Families[i], false
 		}
 	}
-	if len(st.Families) >= cfg.MaxRefresh {
-		oldest := 0
-		for i := range st.Families {
-			if st.Families[i].Last < st.Families[oldest].Last {
-				oldest = i
-			}
-		}
-		st.Families = append(st.Families[:oldest], st.Families[oldest+1:]...)
-	}
+	st.Families = makeRoom(st.Families, cfg.MaxRefresh, func(f *FamilyEntry) int64 { return f.Last })
 	st.Families = append(st.Families, FamilyEntry{ID: id, Device: s.ev.DeviceID, First: s.ts, Last: s.ts})
 	return &st.Families[len(st.Families)-1], true
 }
