@@ -41,24 +41,8 @@ func (s *Store[V]) Get(key string, now int64) (v *V, created bool) {
 // Peek returns the state of key without creating it or touching recency.
 func (s *Store[V]) Peek(key string) (*V, bool) { return s.lru.Peek(key) }
 
-// Put stores v under key, as when restoring state.
-func (s *Store[V]) Put(key string, v *V) {
-	if s.lru.Add(key, v) {
-		s.Evictions++
-	}
-}
-
 // Len returns the number of keys held.
 func (s *Store[V]) Len() int { return s.lru.Len() }
-
-// Range calls fn for every key from least to most recently used.
-func (s *Store[V]) Range(fn func(key string, v *V)) {
-	for _, k := range s.lru.Keys() {
-		if v, ok := s.lru.Peek(k); ok {
-			fn(k, v)
-		}
-	}
-}
 
 func (s *Store[V]) expire(now int64) {
 	for range 2 {

@@ -10,7 +10,6 @@ package rules
 import (
 	"fmt"
 	"math"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -124,7 +123,7 @@ func subjectID(kind string, ev *event.Event) (string, bool) {
 		if !ev.IP.IsValid() {
 			return "", false
 		}
-		return addrString(ev.IP), true
+		return ev.IP.String(), true
 	case SubjectDevice:
 		return ev.DeviceID, ev.DeviceID != ""
 	case SubjectToken:
@@ -135,8 +134,6 @@ func subjectID(kind string, ev *event.Event) (string, bool) {
 	}
 	return "", false
 }
-
-func addrString(a netip.Addr) string { return a.String() }
 
 func combine(set *Set, stage Stage, ev *event.Event, f *detectors.Features, subj Subject, fired []*Rule, now time.Time) Decision {
 	d := Decision{

@@ -12,11 +12,9 @@ import (
 // goroutine and not safe for concurrent use. It empties itself when the DB
 // swaps a file, so a reload takes effect on the next lookup.
 type Cache struct {
-	db     *DB
-	gen    uint64
-	lru    *simplelru.LRU[netip.Addr, event.Geo]
-	hits   uint64
-	misses uint64
+	db  *DB
+	gen uint64
+	lru *simplelru.LRU[netip.Addr, event.Geo]
 }
 
 // NewCache returns a cache of at most size addresses in front of db (a nil
@@ -39,14 +37,9 @@ func (c *Cache) Lookup(addr netip.Addr) event.Geo {
 		c.gen = gen
 	}
 	if g, ok := c.lru.Get(addr); ok {
-		c.hits++
 		return g
 	}
-	c.misses++
 	g := c.db.Lookup(addr)
 	c.lru.Add(addr, g)
 	return g
 }
-
-// Stats returns the hit and miss counts since the cache was made.
-func (c *Cache) Stats() (hits, misses uint64) { return c.hits, c.misses }
