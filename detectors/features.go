@@ -155,3 +155,59 @@ func (f *Features) Evidence(id string, ipStage bool) (evidence any, summary stri
 	}
 	return nil, "", false
 }
+
+// signal returns the Fired flag and Summary of detector id's group; ipStage
+// picks the address group for failed_login_burst as Evidence does.
+func (f *Features) signal(id string, ipStage bool) (fired *bool, summary *string) {
+	switch id {
+	case ImpossibleTravel:
+		return &f.Travel.Fired, &f.Travel.Summary
+	case TokenReplay:
+		return &f.Token.Fired, &f.Token.Summary
+	case Velocity:
+		return &f.Velocity.Fired, &f.Velocity.Summary
+	case FailedLoginBurst:
+		if ipStage {
+			return &f.IP.Fired, &f.IP.Summary
+		}
+		return &f.Logins.Fired, &f.Logins.Summary
+	case NewDevice:
+		return &f.Novelty.Fired, &f.Novelty.Summary
+	case DeviceIntegrity:
+		return &f.Integrity.Fired, &f.Integrity.Summary
+	}
+	return nil, nil
+}
+
+// Signals returns the user-stage detectors that fired, with their summaries,
+// keyed by detector id. It carries what the json encoding of Features leaves
+// out, so Features and Signals together round-trip through bytes.
+func (f *Features) Signals() map[string]string {
+	var m map[string]string
+	for _, id := range IDs() {
+		if fired, summary := f.signal(id, false); *fired {
+			if m == nil {
+				m = make(map[string]string, 2)
+			}
+			m[id] = *summary
+		}
+	}
+	return m
+}
+
+// SetSignals marks the detectors in signals (as returned by Signals) as fired.
+// Unknown ids are ignored.
+func (f *Features) SetSignals(signals map[string]string) {
+	for id, s := range signals {
+		if fired, summary := f.signal(id, false); fired != nil {
+			*fired, *summary = true, s
+		}
+	}
+}
+
+// Fired reports whether detector id fired; ipStage asks about the address
+// stage's failed_login_burst.
+func (f *Features) Fired(id string, ipStage bool) bool {
+	fired, _ := f.signal(id, ipStage)
+	return fired != nil && *fired
+}

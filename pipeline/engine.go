@@ -56,19 +56,42 @@ func NewEngine(set *rules.Set, opts ...Option) *Engine {
 // Decide enriches ev, runs the user stage and, for login attempts with an
 // address, the address stage, and appends the decisions to out. now stamps
 // decided_at and nothing else. The features of the event stay readable
-// through Features until the next call.
+// through Features until the next call. Replay calls it; the streaming
+// workers call its two halves, DecideUser and DecideIP, on either side of
+// the repartition topic.
 func (e *Engine) Decide(ev *event.Event, now time.Time, out []rules.Decision) ([]rules.Decision, error) {
+	out, toIP, err := e.DecideUser(ev, now, out)
+	if err != nil || !toIP {
+		return out, err
+	}
+	return e.DecideIP(ev, &e.feats, now, out)
+}
+
+// DecideUser enriches ev, runs the user stage and its rules, and appends the
+// decisions to out. toIP reports that the event goes on to the address stage
+// with the features now in Features.
+func (e *Engine) DecideUser(ev *event.Event, now time.Time, out []rules.Decision) (_ []rules.Decision, toIP bool, err error) {
 	ev.Geo = e.geo.Lookup(ev.IP)
 	e.feats = detectors.Features{}
 	e.users.Process(ev, &e.feats)
 	if e.feats.Stream.Duplicate {
 		// Already decided under the same decision ids; deciding again on
 		// state that includes the event itself would differ.
-		return out, nil
+		return out, false, nil
 	}
-	out, err := e.eval.Evaluate(e.set, rules.UserStage, ev, &e.feats, e.emitAll, now, out)
-	if err != nil || !detectors.Wants(ev) {
-		return out, err
+	out, err = e.eval.Evaluate(e.set, rules.UserStage, ev, &e.feats, e.emitAll, now, out)
+	return out, err == nil && detectors.Wants(ev), err
+}
+
+// DecideIP runs the address stage on ev, whose user-stage features are
+// userFeats, and appends the address rules' decisions to out. ev.Geo is
+// looked up again when empty, from this engine's cache.
+func (e *Engine) DecideIP(ev *event.Event, userFeats *detectors.Features, now time.Time, out []rules.Decision) ([]rules.Decision, error) {
+	if ev.Geo == (event.Geo{}) {
+		ev.Geo = e.geo.Lookup(ev.IP)
+	}
+	if userFeats != &e.feats {
+		e.feats = *userFeats
 	}
 	e.ips.Process(ev, &e.feats)
 	return e.eval.Evaluate(e.set, rules.IPStage, ev, &e.feats, false, now, out)

@@ -1,5 +1,7 @@
-// Command riskd is the streaming risk engine: `riskd replay` decides on a
-// file of events offline, `riskd rules check` validates rule files.
+// Command riskd is the streaming risk engine: `riskd run` is one member of
+// the consumer fleet, `riskd demo` tours it on an embedded broker, `riskd
+// replay` decides on a file of events offline, `riskd rules check` and
+// `riskd rules test` validate and test rule files.
 // See README.md and the contracts for every flag.
 package main
 
@@ -21,6 +23,8 @@ const usage = `riskd: a streaming risk engine for logins, tokens and transaction
 
 Usage:
   riskd replay --events FILE --geoip-city FILE.mmdb [--geoip-asn FILE.mmdb] [--rules DIR] [--emit all|non-allow] [--out FILE]
+  riskd run --brokers HOST:PORT[,HOST:PORT...] [--group riskd] [--topics auth-events,txn-events] [--decisions-topic risk-decisions] [--dlq-topic risk-events-dlq] [--geoip-city F] [--geoip-asn F] [--rules DIR] [--metrics-addr 127.0.0.1:9464] [--config FILE]
+  riskd demo
   riskd rules check [--rules DIR]
   riskd rules test FILE...
 
@@ -44,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "replay":
 		err = replayCmd(ctx, args[1:], stdin, stdout, stderr, log)
+	case "run":
+		err = runCmd(ctx, args[1:], stderr)
 	case "rules":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

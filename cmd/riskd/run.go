@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/riskd/riskd/alerting"
+	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/geoip"
+)
+
+// runFlags are the settings of `riskd run`; each is a flag, a config key
+// and a RISKD_* variable.
+type runFlags struct {
+	fs             *flag.FlagSet
+	brokers        listFlag
+	group          string
+	topics         listFlag
+	decisionsTopic string
+	dlqTopic       string
+	ipTopic        string
+	geoCity        string
+	geoASN         string
+	rulesDir       string
+	clickhouse     string
+	metricsAddr    string
+	emit           choiceFlag
+	createTopics   bool
+	partitions     int
+	replication    int
+	startOffset    choiceFlag
+	maxBatch       int
+	flushInterval  time.Duration
+	commitInterval time.Duration
+	drainTimeout   time.Duration
+	logLevel       choiceFlag
+	logFormat      choiceFlag
+}
+
+func newRunFlags(name string, stderr io.Writer) *runFlags {
+	f := &runFlags{
+		fs:          flag.NewFlagSet(name, flag.ContinueOnError),
+		topics:      listFlag{"auth-events", "txn-events"},
+		emit:        choiceFlag{"non-allow", []string{"non-allow", "all"}},
+		startOffset: choiceFlag{"first", []string{"first", "last"}},
+		logLevel:    choiceFlag{"info", []string{"debug", "info", "warn", "error"}},
+		logFormat:   choiceFlag{"auto", []string{"auto", "json", "console"}},
+	}
+	fs := f.fs
+	fs.SetOutput(stderr)
+	fs.String("config", "", "YAML file of settings: keys are these flag names; RISKD_* variables override it, flags override both")
+	fs.Var(&f.brokers, "brokers", "Kafka bootstrap brokers, HOST:PORT[,HOST:PORT...]")
+	fs.StringVar(&f.group, "group", "riskd", "consumer group id shared by the fleet")
+	fs.Var(&f.topics, "topics", "input topics, keyed by user_id, with the same partition count")
+	fs.StringVar(&f.decisionsTopic, "decisions-topic", "risk-decisions", "topic for decisions, keyed by subject id")
+	fs.StringVar(&f.dlqTopic, "dlq-topic", "risk-events-dlq", "dead-letter topic for rejected events (original bytes, reason in headers)")
+	fs.StringVar(&f.ipTopic, "ip-topic", "", "internal repartition topic, keyed by address (default riskd-GROUP-ip-repartition); created when missing")
+	fs.StringVar(&f.geoCity, "geoip-city", "", "MaxMind DB of the GeoIP2/GeoLite2 City schema (reloaded when the file is replaced)")
+	fs.StringVar(&f.geoASN, "geoip-asn", "", "MaxMind DB of the GeoLite2 ASN schema")
+	fs.StringVar(&f.rulesDir, "rules", "", "folder of rule files (default: the rule pack shipped in rules/)")
+	fs.StringVar(&f.clickhouse, "clickhouse", "", "ClickHouse DSN clickhouse://HOST:PORT/DB for features and decisions")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: off)")
+	fs.Var(&f.emit, "emit", "which decisions to produce: non-allow or all")
+	fs.BoolVar(&f.createTopics, "create-topics", false, "create missing input and output topics at start")
+	fs.IntVar(&f.partitions, "partitions", 12, "partitions of topics created by --create-topics")
+	fs.IntVar(&f.replication, "replication-factor", 1, "replication factor of created topics")
+	fs.Var(&f.startOffset, "start-offset", "where a partition without a committed offset starts: first or last")
+	fs.IntVar(&f.maxBatch, "max-batch", 2000, "events whose outputs are written together at most")
+	fs.DurationVar(&f.flushInterval, "flush-interval", 20*time.Millisecond, "longest a decision waits for its batch while input keeps coming")
+	fs.DurationVar(&f.commitInterval, "commit-interval", time.Second, "how often acknowledged offsets are committed")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "bound on the wait for in-flight writes at shutdown or rebalance")
+	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error")
+	fs.Var(&f.logFormat, "log-format", "auto (console on a terminal, else JSON), json or console")
+	return f
+}
+
+func (f *runFlags) logger(stderr io.Writer) zerolog.Logger {
+	var log zerolog.Logger
+	switch {
+	case f.logFormat.value == "console" || (f.logFormat.value == "auto" && isTerminal(stderr)):
+		log = zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}).With().Timestamp().Logger()
+	default:
+		log = zerolog.New(stderr).With().Timestamp().Logger()
+	}
+	lvl, _ := zerolog.ParseLevel(f.logLevel.value)
+	return log.Level(lvl)
+}
+
+// streamConfig builds the pipeline's configuration from the flags; the
+// caller sets Writer, Metrics and GeoIP.
+func (f *runFlags) streamConfig(log zerolog.Logger) (pipeline.StreamConfig, error) {
+	if len(f.brokers) == 0 {
+		return pipeline.StreamConfig{}, usageError("run needs --brokers HOST:PORT (or RISKD_BROKERS, or brokers: in --config)")
+	}
+	set, err := loadRules(f.rulesDir)
+	if err != nil {
+		return pipeline.StreamConfig{}, err
+	}
+	ipTopic := f.ipTopic
+	if ipTopic == "" {
+		ipTopic = "riskd-" + f.group + "-ip-repartition"
+	}
+	start := kafka.FirstOffset
+	if f.startOffset.value == "last" {
+		start = kafka.LastOffset
+	}
+	return pipeline.StreamConfig{
+		Brokers:           f.brokers,
+		Group:             f.group,
+		Topics:            f.topics,
+		DecisionsTopic:    f.decisionsTopic,
+		DLQTopic:          f.dlqTopic,
+		IPTopic:           ipTopic,
+		Rules:             set,
+		EmitAll:           f.emit.value == "all",
+		Log:               log,
+		MaxBatch:          f.maxBatch,
+		FlushInterval:     f.flushInterval,
+		CommitInterval:    f.commitInterval,
+		DrainTimeout:      f.drainTimeout,
+		CreateTopics:      f.createTopics,
+		Partitions:        f.partitions,
+		ReplicationFactor: f.replication,
+		StartOffset:       start,
+	}, nil
+}
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	f := newRunFlags("run", stderr)
+	if err := layered(f.fs, args, os.Getenv); err != nil {
+		return err
+	}
+	log := f.logger(stderr)
+	cfg, err := f.streamConfig(log)
+	if err != nil {
+		return err
+	}
+	if f.clickhouse != "" {
+		return usageError("--clickhouse is not available in this build yet")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Metrics = pipeline.NewMetrics(reg)
+
+	if f.geoCity == "" {
+		log.Warn().Msg("no --geoip-city: locations are unknown, so impossible_travel and location checks abstain")
+	}
+	db, warns := geoip.Open(f.geoCity, f.geoASN)
+	for _, w := range warns {
+		log.Warn().Err(w).Msg("geoip")
+	}
+	defer db.Close()
+	cfg.GeoIP = db
+	if f.geoCity != "" || f.geoASN != "" {
+		go func() {
+			err := db.Watch(ctx, time.Second, func(errs []error) {
+				for _, err := range errs {
+					log.Warn().Err(err).Msg("geoip reload failed; keeping the database in use")
+				}
+				if len(errs) == 0 {
+					log.Info().Msg("geoip databases reloaded")
+				}
+			})
+			if err != nil {
+				log.Warn().Err(err).Msg("cannot watch the geoip files; they will not be reloaded")
+			}
+		}()
+	}
+
+	cfg.Writer = alerting.NewWriter(cfg.Brokers, alerting.WithAutoTopicCreation(!cfg.CreateTopics))
+	defer cfg.Writer.Close()
+	stream, err := pipeline.NewStream(cfg)
+	if err != nil {
+		return err
+	}
+	if f.metricsAddr != "" {
+		srv, err := serveOps(f.metricsAddr, reg, stream.Ready)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		log.Info().Str("addr", "http://"+f.metricsAddr).Msg("serving /metrics, /healthz and /readyz")
+	}
+	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Strs("topics", cfg.Topics).
+		Str("rules_version", cfg.Rules.Version).Int("rules", len(cfg.Rules.Rules)).Msg("starting")
+
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			log.Info().Msg("stopped")
+		}
+		return err
+	case <-ctx.Done():
+	}
+	// Run drains within DrainTimeout; leaving the group and closing the
+	// writer get a little more, and then the process goes regardless.
+	select {
+	case err := <-done:
+		if err == nil {
+			log.Info().Msg("drained, committed and left the group")
+		}
+		return err
+	case <-time.After(cfg.DrainTimeout + 15*time.Second):
+		return errors.New("shutdown did not finish in time; uncommitted events will be redelivered to the next owner")
+	}
+}
+
+// serveOps serves the metrics and health endpoints on addr.
+func serveOps(addr string, reg *prometheus.Registry, ready func() bool) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: not in the consumer group yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if strings.Contains(err.Error(), "address already in use") {
+			return nil, fmt.Errorf("--metrics-addr %s is in use: pick another address (or empty to turn it off)", addr)
+		}
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
+}

@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"container/heap"
+	"math"
+	"time"
+)
+
+// hold puts the address stage's input back in event-time order. Its
+// messages come from every user-stage partition, each at its own pace, so
+// a login attempt can arrive before an earlier one from another partition;
+// counted on arrival, a password spray would look smaller than it was, and
+// different from `riskd replay`. Each message carries the watermark of the
+// partition that sent it (the newest event time that worker had decided),
+// and an attempt is released once every partition's watermark has passed
+// it. A partition whose last message said it was caught up (nothing more
+// to read) does not hold anything back, nor does one not heard from within
+// maxHold of the start; and nothing waits longer than maxHold.
+// Not safe for concurrent use: the address worker owns it.
+type hold struct {
+	maxHold  time.Duration
+	items    holdHeap
+	parts    []partMark // per user-stage partition
+	seq      uint64
+	started  time.Time
+	timeouts int // items released by maxHold rather than by watermark
+}
+
+type partMark struct {
+	mark   int64
+	heard  bool
+	caught bool
+}
+
+type held struct {
+	it      item
+	ts      int64 // event time, Unix ms
+	arrived time.Time
+	seq     uint64
+}
+
+// maxHeld bounds the memory of a hold: beyond it, items go in arrival
+// order rather than wait.
+const maxHeld = 100_000
+
+func newHold(maxHold time.Duration, now time.Time) *hold {
+	return &hold{maxHold: maxHold, started: now}
+}
+
+// add holds it, which came from user-stage partition src of sources with
+// that partition's watermark mark; caught says that partition had read
+// everything there was.
+func (h *hold) add(it item, src, sources int, mark int64, caught bool, now time.Time) {
+	for len(h.parts) < sources {
+		h.parts = append(h.parts, partMark{mark: math.MinInt64})
+	}
+	if src >= 0 && src < len(h.parts) {
+		p := &h.parts[src]
+		p.heard, p.caught = true, caught
+		p.mark = max(p.mark, mark)
+	}
+	h.seq++
+	heap.Push(&h.items, held{it: it, ts: it.ev.TS.UnixMilli(), arrived: now, seq: h.seq})
+}
+
+// release pops the next item that may be decided at now.
+func (h *hold) release(now time.Time) (item, bool) {
+	if len(h.items) == 0 {
+		return item{}, false
+	}
+	top := h.items[0]
+	ordered := top.ts <= h.watermark(now)
+	if ordered || now.Sub(top.arrived) >= h.maxHold || len(h.items) > maxHeld {
+		if !ordered {
+			h.timeouts++
+		}
+		heap.Pop(&h.items)
+		return top.it, true
+	}
+	return item{}, false
+}
+
+// watermark is the event time that every partition which can still send
+// something older has passed.
+func (h *hold) watermark(now time.Time) int64 {
+	m := int64(math.MaxInt64)
+	early := now.Sub(h.started) < h.maxHold
+	for _, p := range h.parts {
+		switch {
+		case p.heard && !p.caught:
+			m = min(m, p.mark)
+		case !p.heard && early:
+			return math.MinInt64
+		}
+	}
+	return m
+}
+
+// deadline is when the next item is released regardless of the
+// watermarks; zero when nothing is held.
+func (h *hold) deadline() time.Time {
+	if len(h.items) == 0 {
+		return time.Time{}
+	}
+	return h.items[0].arrived.Add(h.maxHold)
+}
+
+// minOffset is the smallest offset held, which is where a restart must
+// resume; ok is false when nothing is held.
+func (h *hold) minOffset() (off int64, ok bool) {
+	for i := range h.items {
+		if o := h.items[i].it.msg.Offset; !ok || o < off {
+			off, ok = o, true
+		}
+	}
+	return off, ok
+}
+
+func (h *hold) len() int { return len(h.items) }
+
+type holdHeap []held
+
+func (q holdHeap) Len() int { return len(q) }
+func (q holdHeap) Less(i, j int) bool {
+	if q[i].ts != q[j].ts {
+		return q[i].ts < q[j].ts
+	}
+	return q[i].seq < q[j].seq
+}
+func (q holdHeap) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *holdHeap) Push(x any)   { *q = append(*q, x.(held)) }
+func (q *holdHeap) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
