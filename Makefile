@@ -6,7 +6,7 @@ CITY     := $(GEOIP)/riskd-test-City.mmdb
 ASN      := $(GEOIP)/riskd-test-ASN.mmdb
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: all build test demo bench geoip scenarios toolchain
+.PHONY: all build test demo replay-demo bench geoip scenarios toolchain
 
 all: build
 
@@ -19,13 +19,27 @@ toolchain:
 build: toolchain
 	$(GO) build -o $(BIN) ./cmd/riskd
 
-# Every test: unit, golden scenarios and the end-to-end replay of the shipped traffic.
-test: toolchain
-	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+# INTEGRATION are the tests that run against the brokers; `go test -v`
+# shows each of them per broker (kfake, kafka).
+INTEGRATION := TestStream|TestRunCommand|TestExample
 
-# The main job: replay the shipped labelled traffic and report what was caught.
+# Every test: unit, golden scenarios, the end-to-end replay of the shipped
+# traffic, and the integration tests against the embedded broker and a real
+# Apache Kafka that scripts/with-services.sh starts (and stops).
+test: toolchain
+	scripts/deps.sh
+	$(GO) vet ./...
+	scripts/with-services.sh sh -c '$(GO) test -count=1 -skip "$(INTEGRATION)" ./... && \
+		$(GO) test -count=1 -v -run "$(INTEGRATION)" ./pipeline/ ./cmd/riskd/ ./examples/...'
+
+# The main job: the whole streaming path on an embedded Kafka-protocol
+# broker, fed the shipped labelled traffic, with a report at the end.
 demo: build
+	./$(BIN) demo --events testdata/scenarios/traffic.jsonl --labels testdata/scenarios/labels.json \
+		--geoip-city $(CITY) --geoip-asn $(ASN)
+
+# The same traffic offline, through `riskd replay`.
+replay-demo: build
 	./$(BIN) replay --events testdata/scenarios/traffic.jsonl --geoip-city $(CITY) --geoip-asn $(ASN) \
 		--labels testdata/scenarios/labels.json --out bin/decisions.jsonl
 	@echo "decisions written to bin/decisions.jsonl"

@@ -14,21 +14,20 @@ import (
 // partition that sent it (the newest event time that worker had decided),
 // and an attempt is released once every partition's watermark has passed
 // it. A partition whose last message said it was caught up (nothing more
-// to read) does not hold anything back, nor does one not heard from within
-// maxHold of the start; and nothing waits longer than maxHold.
+// to read) holds nothing back; user-stage workers say so in a heartbeat to
+// every address partition when they catch up, and every so often while
+// they work through a backlog. Nothing waits longer than maxHold.
 // Not safe for concurrent use: the address worker owns it.
 type hold struct {
 	maxHold  time.Duration
 	items    holdHeap
 	parts    []partMark // per user-stage partition
 	seq      uint64
-	started  time.Time
 	timeouts int // items released by maxHold rather than by watermark
 }
 
 type partMark struct {
 	mark   int64
-	heard  bool
 	caught bool
 }
 
@@ -43,24 +42,27 @@ type held struct {
 // order rather than wait.
 const maxHeld = 100_000
 
-func newHold(maxHold time.Duration, now time.Time) *hold {
-	return &hold{maxHold: maxHold, started: now}
-}
+func newHold(maxHold time.Duration) *hold { return &hold{maxHold: maxHold} }
 
 // add holds it, which came from user-stage partition src of sources with
 // that partition's watermark mark; caught says that partition had read
 // everything there was.
 func (h *hold) add(it item, src, sources int, mark int64, caught bool, now time.Time) {
+	h.mark(src, sources, mark, caught)
+	h.seq++
+	heap.Push(&h.items, held{it: it, ts: it.ev.TS.UnixMilli(), arrived: now, seq: h.seq})
+}
+
+// mark records what user-stage partition src said of its progress.
+func (h *hold) mark(src, sources int, mark int64, caught bool) {
 	for len(h.parts) < sources {
 		h.parts = append(h.parts, partMark{mark: math.MinInt64})
 	}
 	if src >= 0 && src < len(h.parts) {
 		p := &h.parts[src]
-		p.heard, p.caught = true, caught
+		p.caught = caught
 		p.mark = max(p.mark, mark)
 	}
-	h.seq++
-	heap.Push(&h.items, held{it: it, ts: it.ev.TS.UnixMilli(), arrived: now, seq: h.seq})
 }
 
 // release pops the next item that may be decided at now.
@@ -69,7 +71,7 @@ func (h *hold) release(now time.Time) (item, bool) {
 		return item{}, false
 	}
 	top := h.items[0]
-	ordered := top.ts <= h.watermark(now)
+	ordered := top.ts <= h.watermark()
 	if ordered || now.Sub(top.arrived) >= h.maxHold || len(h.items) > maxHeld {
 		if !ordered {
 			h.timeouts++
@@ -82,15 +84,11 @@ func (h *hold) release(now time.Time) (item, bool) {
 
 // watermark is the event time that every partition which can still send
 // something older has passed.
-func (h *hold) watermark(now time.Time) int64 {
+func (h *hold) watermark() int64 {
 	m := int64(math.MaxInt64)
-	early := now.Sub(h.started) < h.maxHold
 	for _, p := range h.parts {
-		switch {
-		case p.heard && !p.caught:
+		if !p.caught {
 			m = min(m, p.mark)
-		case !p.heard && early:
-			return math.MinInt64
 		}
 	}
 	return m

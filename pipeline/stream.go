@@ -48,7 +48,9 @@ type StreamConfig struct {
 	CommitInterval time.Duration
 	// MergeWait bounds how long a worker waits for a lagging input topic's
 	// next event before deciding on the other topics' events, which it
-	// otherwise takes in event-time order.
+	// otherwise takes in event-time order. It is spent only while a topic
+	// is behind its high watermark (catching up a backlog), never when
+	// the worker is caught up.
 	MergeWait time.Duration
 	// IPHold bounds how long the address stage holds a login attempt back
 	// waiting for the other user-stage partitions to pass its event time
@@ -112,7 +114,7 @@ func (c *StreamConfig) defaults() error {
 		c.CommitInterval = time.Second
 	}
 	if c.MergeWait <= 0 {
-		c.MergeWait = 50 * time.Millisecond
+		c.MergeWait = time.Second
 	}
 	if c.IPHold <= 0 {
 		c.IPHold = 2 * time.Second
@@ -162,16 +164,25 @@ type Stream struct {
 	// that a rebalance that leaves a partition here keeps its state. Only
 	// the goroutine of Run touches the maps, between generations.
 	users, ips map[int]*Engine
-	// inputs is the input topics' partition count, from prepareTopics.
-	inputs int
+	// inputs is the input topics' partition count, ipPartitions the
+	// repartition topic's, from prepareTopics.
+	inputs, ipPartitions int
 }
 
-// NewStream checks c and returns a stream ready to Run.
+// NewStream checks c and returns a stream ready to Run. It wraps the
+// writer's Balancer so that its heartbeats reach every partition of the
+// repartition topic.
 func NewStream(c StreamConfig) (*Stream, error) {
 	if err := c.defaults(); err != nil {
 		return nil, err
 	}
 	c.Metrics.RulesInfo.WithLabelValues(c.Rules.Version).Set(1)
+	// Heartbeats to the repartition topic name their partition.
+	next := c.Writer.Balancer
+	if next == nil {
+		next = &kafka.Murmur2Balancer{}
+	}
+	c.Writer.Balancer = explicitBalancer{next: next}
 	return &Stream{cfg: c, users: map[int]*Engine{}, ips: map[int]*Engine{}}, nil
 }
 
@@ -273,7 +284,7 @@ func (s *Stream) startGeneration(gen *kafka.Generation) {
 			eng = NewEngine(c.Rules, WithGeoCache(c.GeoIP, c.GeoCacheSize), WithEmitAll(c.EmitAll))
 			engines[p] = eng
 		}
-		w := &worker{cfg: c, stage: stage, partition: p, engine: eng, sources: srcs, acks: acks, inputs: s.inputs}
+		w := &worker{cfg: c, stage: stage, partition: p, engine: eng, sources: srcs, acks: acks, inputs: s.inputs, ipPartitions: s.ipPartitions}
 		wg.Add(1)
 		workers = append(workers, w)
 		gen.Start(func(ctx context.Context) {

@@ -19,6 +19,16 @@ func (s *Stream) prepareTopics(ctx context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
 	all := append(append([]string(nil), c.Topics...), c.DecisionsTopic, c.DLQTopic, c.IPTopic)
 	meta, err := metadata(ctx, client, all)
+	// A topic created a moment ago may not be in every broker's metadata
+	// yet: give missing input topics a few seconds before giving up.
+	for wait := 0; err == nil && !c.CreateTopics && !hasAll(meta, c.Topics) && wait < 20; wait++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		meta, err = metadata(ctx, client, all)
+	}
 	if err != nil {
 		return err
 	}
@@ -56,9 +66,10 @@ func (s *Stream) prepareTopics(ctx context.Context) error {
 			}
 		}
 	}
+	s.ipPartitions = partitions
 	if n, ok := meta[c.IPTopic]; !ok {
 		newTopic(c.IPTopic, partitions)
-	} else if n != partitions {
+	} else if s.ipPartitions = n; n != partitions {
 		c.Log.Warn().Str("topic", c.IPTopic).Int("partitions", n).Int("input_partitions", partitions).
 			Msg("repartition topic has a different partition count from the input topics; it still works, but the address stage's load follows its own count")
 	}
@@ -76,6 +87,15 @@ func (s *Stream) prepareTopics(ctx context.Context) error {
 		c.Log.Info().Str("topic", t).Msg("created topic")
 	}
 	return waitTopics(ctx, client, create)
+}
+
+func hasAll(meta map[string]int, topics []string) bool {
+	for _, t := range topics {
+		if _, ok := meta[t]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // metadata returns the partition count of each topic of names that exists.

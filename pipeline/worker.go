@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,6 +39,28 @@ type observation struct {
 	Sources   int   `json:"sources"`
 	Watermark int64 `json:"watermark"`
 	Caught    bool  `json:"caught"` // the sender had read all its input
+	// Heartbeat marks a message that carries only the above, sent to every
+	// address partition (see hold).
+	Heartbeat bool `json:"heartbeat,omitempty"`
+}
+
+// headerHeartbeat marks heartbeats, which go to the partition they name.
+const headerHeartbeat = "riskd-heartbeat"
+
+// explicitBalancer sends heartbeats to the partition they name and the
+// rest of the messages through next.
+type explicitBalancer struct{ next kafka.Balancer }
+
+func (b explicitBalancer) Balance(m kafka.Message, partitions ...int) int {
+	for _, h := range m.Headers {
+		if h.Key == headerHeartbeat {
+			if slices.Contains(partitions, m.Partition) {
+				return m.Partition
+			}
+			return partitions[m.Partition%len(partitions)]
+		}
+	}
+	return b.next.Balance(m, partitions...)
 }
 
 // source is one topic partition a worker reads.
@@ -49,6 +72,7 @@ type source struct {
 	ch     chan item
 	head   *item // next item, taken from ch but not yet processed
 	lastTS int64 // event time of the last item taken, Unix ms
+	lag    int64 // messages after the last one taken, as of its fetch
 	caught bool  // the last item delivered was at the high watermark
 	idle   bool  // waited for in vain: other sources go ahead without it
 }
@@ -82,6 +106,12 @@ type worker struct {
 	// offset of the newest message taken into it.
 	hold *hold
 	last int64
+	// ipPartitions is the repartition topic's partition count; toldCaught
+	// that every address partition heard this (user-stage) worker is caught
+	// up, at lastBeat.
+	ipPartitions int
+	toldCaught   bool
+	lastBeat     time.Time
 
 	wake    chan struct{}
 	batch   *batch
@@ -149,7 +179,11 @@ func (w *worker) run(ctx context.Context) {
 	w.mark = math.MinInt64
 	w.last = -1
 	if w.stage == rules.IPStage {
-		w.hold = newHold(c.IPHold, time.Now())
+		w.hold = newHold(c.IPHold)
+	} else {
+		w.initCaught(ctx)
+		w.beat()
+		w.flush(batches)
 	}
 	processing := c.Metrics.Processing.WithLabelValues(w.stageID)
 	for {
@@ -163,6 +197,9 @@ func (w *worker) run(ctx context.Context) {
 		}
 		start := time.Now()
 		switch {
+		case got && w.hold != nil && it.err == nil && it.obs.Heartbeat:
+			w.hold.mark(it.obs.Source, it.obs.Sources, it.obs.Watermark, it.obs.Caught)
+			w.last = it.msg.Offset
 		case got && w.hold != nil && it.err == nil:
 			w.hold.add(it, it.obs.Source, it.obs.Sources, it.obs.Watermark, it.obs.Caught, start)
 			w.last = it.msg.Offset
@@ -177,6 +214,9 @@ func (w *worker) run(ctx context.Context) {
 				}
 				w.handle(x)
 			}
+		}
+		if w.hold == nil {
+			w.beat()
 		}
 		processing.Observe(time.Since(start).Seconds())
 		if w.batch.events >= c.MaxBatch || w.inputEmpty() || time.Since(w.batch.started) >= c.FlushInterval {
@@ -236,6 +276,9 @@ func decodeObservation(b []byte) (event.Event, *detectors.Features, observation,
 	var o observation
 	if err := json.Unmarshal(b, &o); err != nil {
 		return event.Event{}, nil, o, &event.Error{Reason: event.ReasonInvalidJSON, Problem: "repartition message: " + err.Error()}
+	}
+	if o.Heartbeat {
+		return event.Event{}, nil, o, nil
 	}
 	ev, err := event.Decode(o.Event)
 	if err != nil {
@@ -335,6 +378,7 @@ func (w *worker) pop() item {
 	if it.err == nil {
 		best.lastTS = it.ev.TS.UnixMilli()
 	}
+	best.lag = max(0, it.msg.HighWaterMark-it.msg.Offset-1)
 	return it
 }
 
@@ -357,6 +401,56 @@ func (w *worker) watermark() int64 {
 		return w.mark
 	}
 	return m
+}
+
+// beat sends a heartbeat to every address partition when this worker has
+// caught up and not said so yet, and every quarter of IPHold while it works
+// through a backlog, so that the address stage's watermarks move even for
+// partitions whose own messages do not reach it.
+func (w *worker) beat() {
+	if w.ipPartitions <= 0 {
+		return
+	}
+	caught := w.caughtUp()
+	if (!caught || w.toldCaught) && time.Since(w.lastBeat) < w.cfg.IPHold/4 {
+		return
+	}
+	v, _ := json.Marshal(observation{Heartbeat: true, Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
+	for p := 0; p < w.ipPartitions; p++ {
+		w.batch.msgs = append(w.batch.msgs, kafka.Message{Topic: w.cfg.IPTopic, Partition: p, Value: v,
+			Headers: []kafka.Header{{Key: headerHeartbeat, Value: []byte("1")}}})
+	}
+	w.batch.events++ // so that it is flushed
+	w.toldCaught, w.lastBeat = caught, time.Now()
+}
+
+// initCaught asks the brokers which sources start at their end, so that an
+// idle partition can say it is caught up before any message arrives.
+func (w *worker) initCaught(ctx context.Context) {
+	client := &kafka.Client{Addr: kafka.TCP(w.cfg.Brokers...), Timeout: 10 * time.Second}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, s := range w.sources {
+		req[s.topic] = append(req[s.topic], kafka.FirstOffsetOf(s.partition), kafka.LastOffsetOf(s.partition))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return // the first message will tell
+	}
+	for _, s := range w.sources {
+		for _, po := range resp.Topics[s.topic] {
+			if po.Partition != s.partition || po.Error != nil {
+				continue
+			}
+			switch {
+			case s.offset == kafka.LastOffset:
+				s.caught = true
+			case s.offset == kafka.FirstOffset:
+				s.caught = po.FirstOffset >= po.LastOffset
+			default:
+				s.caught = s.offset >= po.LastOffset
+			}
+		}
+	}
 }
 
 // caughtUp reports that every source has been read to its high watermark.
@@ -418,8 +512,10 @@ func (w *worker) handle(it item) {
 		}
 		c.Metrics.observeSignals(f, false)
 		if toIP {
+			caught := w.caughtUp()
+			w.toldCaught = w.toldCaught && caught
 			v, _ := json.Marshal(observation{Event: it.msg.Value, Features: *f, Signals: f.Signals(),
-				Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: w.caughtUp()})
+				Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
 			b.msgs = append(b.msgs, kafka.Message{Topic: c.IPTopic, Key: []byte(it.ev.IP.String()), Value: v})
 		}
 	}
@@ -472,6 +568,9 @@ func (w *worker) flush(batches chan<- *batch) {
 		} else {
 			w.batch.next[0] = w.last + 1
 		}
+	}
+	for _, s := range w.sources {
+		w.cfg.Metrics.Lag.WithLabelValues(s.topic, strconv.Itoa(s.partition)).Set(float64(s.lag))
 	}
 	st := w.engine.Stats()
 	w.cfg.Metrics.observeState(w.stageID, w.partition, st, w.prev)

@@ -24,7 +24,7 @@ const usage = `riskd: a streaming risk engine for logins, tokens and transaction
 Usage:
   riskd replay --events FILE --geoip-city FILE.mmdb [--geoip-asn FILE.mmdb] [--rules DIR] [--emit all|non-allow] [--out FILE]
   riskd run --brokers HOST:PORT[,HOST:PORT...] [--group riskd] [--topics auth-events,txn-events] [--decisions-topic risk-decisions] [--dlq-topic risk-events-dlq] [--geoip-city F] [--geoip-asn F] [--rules DIR] [--metrics-addr 127.0.0.1:9464] [--config FILE]
-  riskd demo
+  riskd demo [--rate EVENTS_PER_S]
   riskd rules check [--rules DIR]
   riskd rules test FILE...
 
@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = replayCmd(ctx, args[1:], stdin, stdout, stderr, log)
 	case "run":
 		err = runCmd(ctx, args[1:], stderr)
+	case "demo":
+		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "rules":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

@@ -34,6 +34,9 @@ func TestCommandLine(t *testing.T) {
 		{"rules check names file and line", []string{"rules", "check", badRules}, 1, "x.yaml:2: rule \"x\"", "", ""},
 		{"rules test", []string{"rules", "test", "../../rules/tests/shipped.test.yaml"}, 0, "SUCCESS", "", ""},
 		{"unknown command", []string{"frobnicate"}, 2, "", "unknown command", ""},
+		{"run needs brokers", []string{"run"}, 2, "", "run needs --brokers", ""},
+		{"run flag validated", []string{"run", "--brokers", "x:1", "--emit", "most"}, 2, "", `"most" is not one of non-allow, all`, ""},
+		{"run unreachable brokers", []string{"run", "--brokers", "127.0.0.1:1", "--metrics-addr", ""}, 1, "", "cannot reach the brokers", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -193,7 +193,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer srv.Close()
-		log.Info().Str("addr", "http://"+f.metricsAddr).Msg("serving /metrics, /healthz and /readyz")
+		log.Info().Str("addr", "http://"+srv.Addr).Msg("serving /metrics, /healthz and /readyz")
 	}
 	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Strs("topics", cfg.Topics).
 		Str("rules_version", cfg.Rules.Version).Int("rules", len(cfg.Rules.Rules)).Msg("starting")
@@ -221,7 +221,8 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 }
 
-// serveOps serves the metrics and health endpoints on addr.
+// serveOps serves the metrics and health endpoints on addr; the returned
+// server's Addr is the address bound (addr may end in :0).
 func serveOps(addr string, reg *prometheus.Registry, ready func() bool) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -242,7 +243,7 @@ func serveOps(addr string, reg *prometheus.Registry, ready func() bool) (*http.S
 		}
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return srv, nil
 }

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/riskd/riskd/alerting"
+	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/pipeline/scenario"
+	"github.com/riskd/riskd/rules"
+)
+
+// demoCmd is `riskd demo`: the streaming path on an embedded Kafka-protocol
+// broker (kfake, in this process), fed the labelled sample traffic as the
+// upstream services would produce it, with a downstream consumer reading
+// the decisions, and a report at the end.
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.String("events", "testdata/scenarios/traffic.jsonl", "labelled traffic to produce (generated in memory when the file is missing)")
+	labelsPath := fs.String("labels", "testdata/scenarios/labels.json", "labels of that traffic")
+	city := fs.String("geoip-city", "testdata/geoip/riskd-test-City.mmdb", "GeoIP City database")
+	asn := fs.String("geoip-asn", "testdata/geoip/riskd-test-ASN.mmdb", "GeoIP ASN database")
+	rulesDir := fs.String("rules", "", "folder of rule files (default: the shipped pack)")
+	rate := fs.Int("rate", 3000, "events produced per second (0: as fast as possible)")
+	partitions := fs.Int("partitions", 4, "partitions of the demo topics")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "where /metrics is served while the demo runs")
+	verbose := fs.Bool("v", false, "log the engine's own messages")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lvl := zerolog.WarnLevel
+	if *verbose {
+		lvl = zerolog.InfoLevel
+	}
+	log := newLogger(stderr).Level(lvl)
+	say := func(format string, a ...any) { fmt.Fprintf(stderr, "demo: "+format+"\n", a...) }
+
+	traffic, labels, err := demoTraffic(*events, *labelsPath, say)
+	if err != nil {
+		return err
+	}
+	set, err := loadRules(*rulesDir)
+	if err != nil {
+		return err
+	}
+	db, warns := geoip.Open(*city, *asn)
+	for _, w := range warns {
+		say("geoip: %v (locations unknown: impossible travel abstains)", w)
+	}
+	defer db.Close()
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		return fmt.Errorf("embedded broker: %w", err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	say("embedded Kafka-protocol broker (kfake) on %s", strings.Join(brokers, ","))
+
+	reg := prometheus.NewRegistry()
+	metrics := pipeline.NewMetrics(reg)
+	srv, err := serveOps(*metricsAddr, reg, func() bool { return true })
+	if err != nil {
+		// Another riskd may hold the usual port; any free one will do.
+		if srv, err = serveOps("127.0.0.1:0", reg, func() bool { return true }); err != nil {
+			return err
+		}
+	}
+	defer srv.Close()
+	addr := srv.Addr
+
+	cfg := pipeline.StreamConfig{
+		Brokers: brokers, Group: "riskd-demo",
+		Topics:         []string{"auth-events", "txn-events"},
+		DecisionsTopic: "risk-decisions", DLQTopic: "risk-events-dlq", IPTopic: "riskd-riskd-demo-ip-repartition",
+		Rules: set, GeoIP: db, Metrics: metrics, Log: log,
+		CreateTopics: true, Partitions: *partitions,
+		Writer: alerting.NewWriter(brokers),
+	}
+	defer cfg.Writer.Close()
+	stream, err := pipeline.NewStream(cfg)
+	if err != nil {
+		return err
+	}
+	runCtx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
+	runErr := make(chan error, 1)
+	go func() { runErr <- stream.Run(runCtx) }()
+	for !stream.Ready() {
+		select {
+		case err := <-runErr:
+			return fmt.Errorf("stream: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	say("riskd joined group riskd-demo; %d rules, version %s", len(set.Rules), set.Version)
+
+	// The downstream service: a consumer group of its own on the decisions.
+	down := &downstream{produced: map[string]time.Time{}}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: brokers, GroupID: "demo-gateway", Topic: cfg.DecisionsTopic,
+		MaxWait: 20 * time.Millisecond, CommitInterval: time.Second, StartOffset: kafka.FirstOffset,
+	})
+	defer reader.Close()
+	go down.follow(ctx, reader)
+
+	// The upstream services: logins and tokens on auth-events,
+	// transactions on txn-events, keyed by user_id.
+	producer := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer producer.Close()
+	say("producing %d events (%d users, %d labelled attacks) at %s", len(traffic), countUsers(traffic), len(labels.Attacks), rateText(*rate))
+	start := time.Now()
+	progress := newProgress(stderr)
+	if err := produceTraffic(ctx, producer, traffic, *rate, down, func(n int) {
+		progress.show("produced %d/%d events · %d decisions received", n, len(traffic), down.count())
+	}); err != nil {
+		return err
+	}
+	producedIn := time.Since(start)
+	// Done when every event is consumed and the decisions stop coming.
+	quietSince, last := time.Now(), -1
+	for time.Since(quietSince) < 2500*time.Millisecond {
+		if n := down.count(); n != last {
+			quietSince, last = time.Now(), n
+		}
+		progress.show("produced %d/%d events · %d decisions received · waiting for the last ones", len(traffic), len(traffic), last)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	progress.done()
+	elapsed := down.lastAt().Sub(start)
+	stopStream()
+	if err := <-runErr; err != nil {
+		return err
+	}
+
+	ds, lat := down.results()
+	fmt.Fprintf(stdout, "\nriskd demo: %d events through the streaming path (embedded broker, %d partitions, group riskd-demo)\n\n", len(traffic), *partitions)
+	fmt.Fprintf(stdout, "attacks caught (a decision naming the expected detector, at least the expected action):\n%s\n", scenario.Score(labels, ds))
+	fmt.Fprintf(stdout, "decisions received by the downstream consumer: %d\n", len(ds))
+	for _, line := range countDecisions(ds) {
+		fmt.Fprintf(stdout, "  %s\n", line)
+	}
+	fmt.Fprintf(stdout, "\nthroughput: %d events in %s, %.0f events/s (produced in %s at %s)\n", len(traffic), elapsed.Round(time.Millisecond),
+		float64(len(traffic))/elapsed.Seconds(), producedIn.Round(time.Millisecond), rateText(*rate))
+	if len(lat) > 0 {
+		fmt.Fprintf(stdout, "latency, event produced to decision received downstream: p50 %s, p90 %s, p99 %s, max %s (%d decisions)\n",
+			pct(lat, 0.50), pct(lat, 0.90), pct(lat, 0.99), pct(lat, 1), len(lat))
+	}
+	fmt.Fprintf(stdout, "\nengine metrics (served at http://%s/metrics while the demo ran):\n", addr)
+	for _, line := range metricSummary(reg) {
+		fmt.Fprintf(stdout, "  %s\n", line)
+	}
+	fmt.Fprintf(stdout, `
+where to look next:
+  riskd run --brokers HOST:PORT      the same path against your Kafka (README: "Running riskd")
+  curl -s http://127.0.0.1:9464/metrics | grep ^riskd_     while riskd run is up
+  riskd replay --events FILE ...     the same decisions offline
+  ClickHouse: not configured; riskd run --clickhouse clickhouse://HOST:9000/DB stores features and decisions
+`)
+	return nil
+}
+
+// demoTraffic reads the labelled traffic, or generates it when the files
+// are not there (riskd demo run outside the repository).
+func demoTraffic(events, labelsPath string, say func(string, ...any)) ([][]byte, scenario.Labels, error) {
+	var labels scenario.Labels
+	data, err := os.ReadFile(events)
+	if err == nil {
+		var lb []byte
+		if lb, err = os.ReadFile(labelsPath); err == nil {
+			err = json.Unmarshal(lb, &labels)
+		}
+	}
+	if err != nil {
+		say("%v: generating the sample traffic in memory", err)
+		evs, l := scenario.Generate(scenario.DefaultOptions())
+		if data, err = scenario.MarshalLines(evs); err != nil {
+			return nil, labels, err
+		}
+		labels = l
+	}
+	var lines [][]byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	return lines, labels, nil
+}
+
+// produceTraffic writes the events at rate per second (0: unpaced), in
+// chunks, recording when each was acknowledged.
+func produceTraffic(ctx context.Context, w *kafka.Writer, traffic [][]byte, rate int, down *downstream, progress func(int)) error {
+	const chunk = 250
+	start := time.Now()
+	for i := 0; i < len(traffic); i += chunk {
+		batch := traffic[i:min(i+chunk, len(traffic))]
+		msgs := make([]kafka.Message, len(batch))
+		ids := make([]string, len(batch))
+		for j, line := range batch {
+			var head struct {
+				ID     string `json:"event_id"`
+				Type   string `json:"type"`
+				UserID string `json:"user_id"`
+			}
+			_ = json.Unmarshal(line, &head)
+			topic := "auth-events"
+			if head.Type == "transaction" {
+				topic = "txn-events"
+			}
+			msgs[j] = kafka.Message{Topic: topic, Key: []byte(head.UserID), Value: line}
+			ids[j] = head.ID
+		}
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(i) / float64(rate) * float64(time.Second)))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Until(due)):
+			}
+		}
+		sent := time.Now()
+		down.sent(ids, sent)
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+		progress(i + len(batch))
+	}
+	return nil
+}
+
+// downstream is the demo's decision consumer.
+type downstream struct {
+	mu        sync.Mutex
+	produced  map[string]time.Time // event id → when it was sent
+	decisions []rules.Decision
+	latencies []time.Duration
+	last      time.Time
+}
+
+func (d *downstream) sent(ids []string, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ids {
+		d.produced[id] = at
+	}
+}
+
+func (d *downstream) follow(ctx context.Context, r *kafka.Reader) {
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		var dec rules.Decision
+		if json.Unmarshal(m.Value, &dec) != nil {
+			continue
+		}
+		d.mu.Lock()
+		d.decisions = append(d.decisions, dec)
+		if at, ok := d.produced[dec.EventID]; ok {
+			d.latencies = append(d.latencies, now.Sub(at))
+		}
+		d.last = now
+		d.mu.Unlock()
+	}
+}
+
+func (d *downstream) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.decisions)
+}
+
+func (d *downstream) lastAt() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last
+}
+
+func (d *downstream) results() ([]rules.Decision, []time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	lat := slices.Clone(d.latencies)
+	slices.Sort(lat)
+	return slices.Clone(d.decisions), lat
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	i := int(p*float64(len(sorted))+0.5) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return sorted[i].Round(100 * time.Microsecond)
+}
+
+func countUsers(traffic [][]byte) int {
+	users := map[string]bool{}
+	for _, l := range traffic {
+		var h struct {
+			UserID string `json:"user_id"`
+		}
+		_ = json.Unmarshal(l, &h)
+		users[h.UserID] = true
+	}
+	return len(users)
+}
+
+func rateText(rate int) string {
+	if rate <= 0 {
+		return "full speed"
+	}
+	return fmt.Sprintf("%d events/s", rate)
+}
+
+// countDecisions lists decisions by action, then subject kind.
+func countDecisions(ds []rules.Decision) []string {
+	n := map[string]int{}
+	for _, d := range ds {
+		n[fmt.Sprintf("%-8s on %-6s (%s)", d.Action, d.Subject.Kind, d.Mode)]++
+	}
+	var out []string
+	for k, v := range n {
+		out = append(out, fmt.Sprintf("%s %5d", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// metricSummary sums the main riskd_ counters.
+func metricSummary(reg *prometheus.Registry) []string {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil
+	}
+	want := []string{"riskd_events_total", "riskd_events_rejected_total", "riskd_detector_signals_total", "riskd_decisions_total",
+		"riskd_output_messages_total", "riskd_offset_commits_total", "riskd_ip_hold_timeouts_total", "riskd_state_evictions_total"}
+	var out []string
+	for _, name := range want {
+		var total float64
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				for _, m := range mf.GetMetric() {
+					total += counterValue(m)
+				}
+			}
+		}
+		out = append(out, fmt.Sprintf("%-32s %.0f", name, total))
+	}
+	return out
+}
+
+func counterValue(m *dto.Metric) float64 {
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+// progress rewrites one line on a terminal and prints a line a second
+// otherwise.
+type progress struct {
+	w    io.Writer
+	tty  bool
+	last time.Time
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w, tty: isTerminal(w)} }
+
+func (p *progress) show(format string, a ...any) {
+	if time.Since(p.last) < time.Second && !(p.tty && time.Since(p.last) > 100*time.Millisecond) {
+		return
+	}
+	p.last = time.Now()
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K"+format, a...)
+		return
+	}
+	fmt.Fprintf(p.w, "demo: "+format+"\n", a...)
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskd/riskd/pipeline/streamtest"
+)
+
+// TestMain lets a test start this binary as `riskd` (see riskd).
+func TestMain(m *testing.M) {
+	if os.Getenv("RISKD_TEST_AS_RISKD") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// riskd starts this test binary as the riskd command with args.
+func riskd(t *testing.T, args ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "RISKD_TEST_AS_RISKD=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, stderr
+}
+
+// TestRunCommand runs `riskd run` as a process on each broker: it decides
+// on the shipped traffic (produced with another client) as replay does,
+// serves /readyz and /metrics, and on SIGTERM drains, commits and exits 0.
+func TestRunCommand(t *testing.T) {
+	traffic, err := os.ReadFile("../../testdata/scenarios/traffic.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replayOut, replayErr bytes.Buffer
+	if run(t.Context(), []string{"replay", "--events", "../../testdata/scenarios/traffic.jsonl",
+		"--geoip-city", "../../testdata/geoip/riskd-test-City.mmdb", "--geoip-asn", "../../testdata/geoip/riskd-test-ASN.mmdb"},
+		nil, &replayOut, &replayErr) != 0 {
+		t.Fatal(replayErr.String())
+	}
+	want := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(replayOut.String()), "\n") {
+		want[decisionID(l)] = true
+	}
+
+	for _, b := range streamtest.Brokers(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq")
+			streamtest.CreateTopics(t, b, 3, n[0], n[1])
+			var recs []*kgo.Record
+			for _, l := range bytes.Split(bytes.TrimSpace(traffic), []byte("\n")) {
+				var h struct{ Type, User_ID string }
+				_ = json.Unmarshal(l, &h)
+				topic := n[0]
+				if h.Type == "transaction" {
+					topic = n[1]
+				}
+				recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(h.User_ID), Value: l})
+			}
+			streamtest.Produce(t, b, recs)
+
+			cmd, stderr := riskd(t, "run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-"+n[0],
+				"--topics", n[0]+","+n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
+				"--geoip-city", "../../testdata/geoip/riskd-test-City.mmdb", "--geoip-asn", "../../testdata/geoip/riskd-test-ASN.mmdb",
+				"--metrics-addr", "127.0.0.1:0", "--log-format", "json")
+			logs := make(chan map[string]any, 1000)
+			go func() {
+				sc := bufio.NewScanner(stderr)
+				for sc.Scan() {
+					var m map[string]any
+					if json.Unmarshal(sc.Bytes(), &m) == nil {
+						logs <- m
+					} else {
+						t.Logf("stderr: %s", sc.Text())
+					}
+				}
+				close(logs)
+			}()
+			var addr string
+			for m := range logs {
+				if m["message"] == "serving /metrics, /healthz and /readyz" {
+					addr = m["addr"].(string)
+					break
+				}
+			}
+			if addr == "" {
+				t.Fatal("riskd run never said where it serves metrics")
+			}
+			waitStatus(t, addr+"/readyz", http.StatusOK)
+
+			got := streamtest.Consume(t, b, n[2], 2*time.Minute, func(recs []*kgo.Record) bool {
+				seen := 0
+				ids := map[string]bool{}
+				for _, r := range recs {
+					if id := decisionID(string(r.Value)); want[id] && !ids[id] {
+						ids[id] = true
+						seen++
+					}
+				}
+				return seen == len(want)
+			})
+			t.Logf("%s: %d decisions on the topic, %d from replay", b.Name, len(got), len(want))
+			body := get(t, addr+"/metrics")
+			for _, m := range []string{"riskd_events_total{topic=", "riskd_decisions_total{action=\"lockout\"", "riskd_decision_ingest_latency_seconds_bucket", "riskd_consumer_lag_messages"} {
+				if !strings.Contains(body, m) {
+					t.Errorf("/metrics lacks %s", m)
+				}
+			}
+
+			start := time.Now()
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("riskd run after SIGTERM: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("riskd run did not exit within 30 s of SIGTERM")
+			}
+			drained := false
+			for m := range logs {
+				drained = drained || m["message"] == "drained, committed and left the group"
+			}
+			t.Logf("exit 0 %s after SIGTERM; drained: %v", time.Since(start).Round(time.Millisecond), drained)
+			if !drained {
+				t.Error("no drain message in the log")
+			}
+		})
+	}
+}
+
+func decisionID(line string) string {
+	var d struct {
+		ID string `json:"decision_id"`
+	}
+	_ = json.Unmarshal([]byte(line), &d)
+	return d.ID
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func waitStatus(t *testing.T, url string, status int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered %d", url, status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
