@@ -47,6 +47,7 @@ type runFlags struct {
 	flushInterval  time.Duration
 	commitInterval time.Duration
 	drainTimeout   time.Duration
+	ipHold         time.Duration
 	logLevel       choiceFlag
 	logFormat      choiceFlag
 }
@@ -83,6 +84,7 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.DurationVar(&f.flushInterval, "flush-interval", 20*time.Millisecond, "longest a decision waits for its batch while input keeps coming")
 	fs.DurationVar(&f.commitInterval, "commit-interval", time.Second, "how often acknowledged offsets are committed")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "bound on the wait for in-flight writes at shutdown or rebalance")
+	fs.DurationVar(&f.ipHold, "ip-hold", 2*time.Second, "longest the address stage holds a login attempt back for event-time order")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error")
 	fs.Var(&f.logFormat, "log-format", "auto (console on a terminal, else JSON), json or console")
 	return f
@@ -132,6 +134,7 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (pipeline.StreamConfig, erro
 		FlushInterval:     f.flushInterval,
 		CommitInterval:    f.commitInterval,
 		DrainTimeout:      f.drainTimeout,
+		IPHold:            f.ipHold,
 		CreateTopics:      f.createTopics,
 		Partitions:        f.partitions,
 		ReplicationFactor: f.replication,
