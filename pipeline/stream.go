@@ -28,6 +28,10 @@ type StreamConfig struct {
 	// (password spray). Stream creates it when missing, with as many
 	// partitions as the input topics.
 	IPTopic string
+	// FeaturesTopic, when set, receives every accepted event's features
+	// (storage.FeatureRecord, keyed by user_id) for the ClickHouse sink.
+	// Stream creates it when missing, like IPTopic.
+	FeaturesTopic string
 
 	Rules        *rules.Set
 	GeoIP        *geoip.DB // nil: events are not located
@@ -94,7 +98,7 @@ func (c *StreamConfig) defaults() error {
 		return errors.New("stream: no writer")
 	}
 	for _, t := range c.Topics {
-		if t == c.DecisionsTopic || t == c.DLQTopic || t == c.IPTopic {
+		if t == c.DecisionsTopic || t == c.DLQTopic || t == c.IPTopic || (t == c.FeaturesTopic && t != "") {
 			return fmt.Errorf("stream: topic %q is both an input and an output: the engine would consume its own output", t)
 		}
 	}

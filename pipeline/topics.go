@@ -18,6 +18,9 @@ func (s *Stream) prepareTopics(ctx context.Context) error {
 	c := &s.cfg
 	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
 	all := append(append([]string(nil), c.Topics...), c.DecisionsTopic, c.DLQTopic, c.IPTopic)
+	if c.FeaturesTopic != "" {
+		all = append(all, c.FeaturesTopic)
+	}
 	meta, err := metadata(ctx, client, all)
 	// A topic created a moment ago may not be in every broker's metadata
 	// yet: give missing input topics a few seconds before giving up.
@@ -72,6 +75,9 @@ func (s *Stream) prepareTopics(ctx context.Context) error {
 	} else if s.ipPartitions = n; n != partitions {
 		c.Log.Warn().Str("topic", c.IPTopic).Int("partitions", n).Int("input_partitions", partitions).
 			Msg("repartition topic has a different partition count from the input topics; it still works, but the address stage's load follows its own count")
+	}
+	if _, ok := meta[c.FeaturesTopic]; !ok && c.FeaturesTopic != "" {
+		newTopic(c.FeaturesTopic, partitions)
 	}
 	if len(create) == 0 {
 		return nil

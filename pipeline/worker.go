@@ -15,6 +15,7 @@ import (
 	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/storage"
 )
 
 // Dead-letter headers: the original message value and key are kept
@@ -286,7 +287,7 @@ func decodeObservation(b []byte) (event.Event, *detectors.Features, observation,
 	}
 	o.Features.SetSignals(o.Signals)
 	feats := o.Features
-	o.Event, o.Features = nil, detectors.Features{}
+	o.Features = detectors.Features{}
 	return ev, &feats, o, nil
 }
 
@@ -503,6 +504,9 @@ func (w *worker) handle(it item) {
 	if w.stage == rules.IPStage {
 		w.out, err = w.engine.DecideIP(&it.ev, it.feats, now, w.out[:0])
 		c.Metrics.observeSignals(w.engine.Features(), true)
+		if err == nil {
+			w.features(storage.StageIP, it.obs.Event, &it.ev, it.ev.UserID)
+		}
 	} else {
 		var toIP bool
 		w.out, toIP, err = w.engine.DecideUser(&it.ev, now, w.out[:0])
@@ -511,6 +515,9 @@ func (w *worker) handle(it item) {
 			c.Metrics.Duplicates.Inc()
 		}
 		c.Metrics.observeSignals(f, false)
+		if err == nil && !f.Stream.Duplicate {
+			w.features(storage.StageUser, it.msg.Value, &it.ev, it.ev.UserID)
+		}
 		if toIP {
 			caught := w.caughtUp()
 			w.toldCaught = w.toldCaught && caught
@@ -536,6 +543,21 @@ func (w *worker) handle(it item) {
 		}
 		b.msgs = append(b.msgs, m)
 	}
+}
+
+// features adds the event's feature record to the batch when features are
+// stored (--clickhouse).
+func (w *worker) features(stage string, raw []byte, ev *event.Event, key string) {
+	c := w.cfg
+	if c.FeaturesTopic == "" {
+		return
+	}
+	v, err := json.Marshal(storage.NewFeatureRecord(stage, raw, ev, w.engine.Features(), c.Rules.Version))
+	if err != nil {
+		c.Log.Error().Err(err).Msg("cannot encode feature record")
+		return
+	}
+	w.batch.msgs = append(w.batch.msgs, kafka.Message{Topic: c.FeaturesTopic, Key: []byte(key), Value: v})
 }
 
 func (w *worker) deadLetter(it *item) kafka.Message {

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# clickhouse.sh starts and stops the ClickHouse server that the storage and
+# backtest tests run against: Debian's clickhouse-server package, run as an
+# unprivileged process with its own data folder, on free loopback ports.
+#
+#   scripts/clickhouse.sh start   # prints the DSN, e.g. clickhouse://127.0.0.1:39000/default
+#   scripts/clickhouse.sh stop
+#
+# scripts/deps.sh installs the package when it is missing.
+set -euo pipefail
+
+run=${RISKD_RUN:-/tmp/riskd-services}
+dir=$run/clickhouse
+server=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
+
+die() { echo "clickhouse.sh: $*" >&2; exit 1; }
+
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 30000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	die "no free loopback port found"
+}
+
+stop() {
+	if [ -f "$dir/pid" ]; then
+		local pid
+		pid=$(cat "$dir/pid")
+		if kill "$pid" 2>/dev/null; then
+			for _ in $(seq 1 150); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+		rm -f "$dir/pid"
+	fi
+}
+
+# start [keep]: a fresh data folder, unless keep is given (a restart).
+start() {
+	[ -x "$server" ] || die "clickhouse-server not found: apt-get install clickhouse-server (scripts/deps.sh does)"
+	stop
+	if [ "${1:-}" != keep ]; then
+		rm -rf "$dir"
+	fi
+	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas"
+	local port hport
+	if [ -f "$dir/ports" ]; then
+		read -r port hport <"$dir/ports"
+	else
+		port=$(free_port)
+		hport=$(free_port)
+		echo "$port $hport" >"$dir/ports"
+	fi
+	cat >"$dir/config.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+    <logger>
+        <level>warning</level>
+        <log>$dir/server.log</log>
+        <errorlog>$dir/error.log</errorlog>
+        <console>false</console>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <tcp_port>$port</tcp_port>
+    <http_port>$hport</http_port>
+    <path>$dir/data/</path>
+    <tmp_path>$dir/tmp/</tmp_path>
+    <user_files_path>$dir/user_files/</user_files_path>
+    <format_schema_path>$dir/format_schemas/</format_schema_path>
+    <users_config>$dir/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mark_cache_size>268435456</mark_cache_size>
+    <max_concurrent_queries>50</max_concurrent_queries>
+</yandex>
+EOF
+	cat >"$dir/users.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+    <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas><default></default></quotas>
+</yandex>
+EOF
+	local as=()
+	if [ "$(id -u)" -eq 0 ]; then
+		# Never as root: the server gets nobody's identity and owns its folder.
+		chown -R 65534:65534 "$dir"
+		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	fi
+	(cd "$dir" && nohup "${as[@]}" "$server" --config-file="$dir/config.xml" >>"$dir/stdout" 2>>"$dir/stderr" </dev/null &
+		echo $! >"$dir/pid")
+	for _ in $(seq 1 300); do
+		if curl -sf "http://127.0.0.1:$hport/ping" >/dev/null 2>&1 ||
+			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "clickhouse://127.0.0.1:$port/default"
+			return
+		fi
+		kill -0 "$(cat "$dir/pid")" 2>/dev/null ||
+			die "server exited during start-up: $(tail -5 "$dir/stderr" "$dir/error.log" 2>/dev/null)"
+		sleep 0.1
+	done
+	stop
+	die "server did not start within 30 s; see $dir/error.log"
+}
+
+case "${1:-}" in
+start) start ;;
+restart) start keep ;;
+stop) stop ;;
+*) die "usage: clickhouse.sh start|restart|stop" ;;
+esac
