@@ -17,5 +17,5 @@ RISKD_TEST_KAFKA=$("$here/kafka.sh" start)
 RISKD_TEST_CLICKHOUSE=$("$here/clickhouse.sh" start)
 export RISKD_TEST_KAFKA RISKD_TEST_CLICKHOUSE RISKD_REQUIRE_SERVICES=1
 echo "with-services: Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml") (KRaft, from Maven Central jars) at $RISKD_TEST_KAFKA" >&2
-echo "with-services: ClickHouse $(/usr/sbin/clickhouse-server --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1) (Debian package, unprivileged) at $RISKD_TEST_CLICKHOUSE" >&2
+echo "with-services: ClickHouse $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null) (Debian's clickhouse-server, unprivileged) at $RISKD_TEST_CLICKHOUSE" >&2
 "$@"

@@ -152,3 +152,85 @@ func decisionRow(b []byte) ([]any, error) {
 		d.Mode, d.RulesVersion, ruleIDs, dets, string(reasons),
 	}, nil
 }
+
+// StoredEvent is a risk_features row read back: the event with its
+// enrichment and the features the rules read; Stage is 1 for the address
+// stage's row (which then carries the address features too).
+type StoredEvent struct {
+	Event    event.Event
+	Features detectors.Features
+	Stage    uint8
+}
+
+// restoreRow rebuilds a StoredEvent from the values of a risk_features row
+// scanned into vals (FeatureColumns order).
+func restoreRow(vals []any) (StoredEvent, error) {
+	var se StoredEvent
+	n := len(eventColumns)
+	raw := *vals[n+len(featureFields)+2].(*string)
+	ev, err := event.Decode([]byte(raw))
+	if err != nil {
+		return se, fmt.Errorf("stored event %s: %w", *vals[0].(*string), err)
+	}
+	col := func(name string) any {
+		for i, c := range eventColumns {
+			if c.name == name {
+				return vals[i]
+			}
+		}
+		return nil
+	}
+	ev.Geo = event.Geo{
+		Located: *col("located").(*uint8) == 1, Country: *col("country").(*string), City: *col("city").(*string),
+		Lat: *col("lat").(*float64), Lon: *col("lon").(*float64), RadiusKM: *col("radius_km").(*float64),
+		ASN: *col("asn").(*uint32), ASOrg: *col("as_org").(*string),
+	}
+	fv := reflect.ValueOf(&se.Features).Elem()
+	for i, ff := range featureFields {
+		v := fv.FieldByIndex(ff.index)
+		switch p := vals[n+i].(type) {
+		case *uint8:
+			v.SetBool(*p == 1)
+		case *int64:
+			v.SetInt(*p)
+		case *float64:
+			v.SetFloat(*p)
+		case *string:
+			v.SetString(*p)
+		}
+	}
+	se.Event = ev
+	se.Stage = *vals[n+len(featureFields)].(*uint8)
+	return se, nil
+}
+
+// scanTargets returns pointers of the Go types of risk_features' columns.
+func scanTargets() []any {
+	var out []any
+	add := func(typ string) {
+		switch typ {
+		case "String":
+			out = append(out, new(string))
+		case "UInt8":
+			out = append(out, new(uint8))
+		case "UInt32":
+			out = append(out, new(uint32))
+		case "Int64":
+			out = append(out, new(int64))
+		case "Float64":
+			out = append(out, new(float64))
+		case "DateTime":
+			out = append(out, new(time.Time))
+		}
+	}
+	for _, c := range eventColumns {
+		add(c.typ)
+	}
+	for _, f := range featureFields {
+		add(f.typ)
+	}
+	for _, c := range tailColumns {
+		add(c.typ)
+	}
+	return out
+}

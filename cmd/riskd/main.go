@@ -23,7 +23,9 @@ const usage = `riskd: a streaming risk engine for logins, tokens and transaction
 
 Usage:
   riskd replay --events FILE --geoip-city FILE.mmdb [--geoip-asn FILE.mmdb] [--rules DIR] [--emit all|non-allow] [--out FILE]
-  riskd run --brokers HOST:PORT[,HOST:PORT...] [--group riskd] [--topics auth-events,txn-events] [--decisions-topic risk-decisions] [--dlq-topic risk-events-dlq] [--geoip-city F] [--geoip-asn F] [--rules DIR] [--metrics-addr 127.0.0.1:9464] [--config FILE]
+  riskd run --brokers HOST:PORT[,HOST:PORT...] [--group riskd] [--topics auth-events,txn-events] [--decisions-topic risk-decisions] [--dlq-topic risk-events-dlq] [--geoip-city F] [--geoip-asn F] [--rules DIR] [--clickhouse clickhouse://HOST:PORT/DB] [--metrics-addr 127.0.0.1:9464] [--config FILE]
+  riskd sink --brokers HOST:PORT --clickhouse clickhouse://HOST:PORT/DB [--group riskd] [--retention-days N]
+  riskd backtest --clickhouse clickhouse://HOST:PORT/DB --rules DIR --from T --to T [--json]
   riskd demo [--rate EVENTS_PER_S]
   riskd rules check [--rules DIR]
   riskd rules test FILE...
@@ -50,6 +52,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = replayCmd(ctx, args[1:], stdin, stdout, stderr, log)
 	case "run":
 		err = runCmd(ctx, args[1:], stderr)
+	case "sink":
+		err = sinkCmd(ctx, args[1:], stderr)
+	case "backtest":
+		err = backtestCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "rules":

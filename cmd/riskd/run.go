@@ -21,6 +21,7 @@ import (
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/storage"
 )
 
 // runFlags are the settings of `riskd run`; each is a flag, a config key
@@ -50,6 +51,8 @@ type runFlags struct {
 	ipHold         time.Duration
 	logLevel       choiceFlag
 	logFormat      choiceFlag
+	sink           sinkSettings
+	noSink         bool
 }
 
 func newRunFlags(name string, stderr io.Writer) *runFlags {
@@ -87,6 +90,8 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.DurationVar(&f.ipHold, "ip-hold", 2*time.Second, "longest the address stage holds a login attempt back for event-time order")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error")
 	fs.Var(&f.logFormat, "log-format", "auto (console on a terminal, else JSON), json or console")
+	f.sink.register(fs)
+	fs.BoolVar(&f.noSink, "no-sink", false, "with --clickhouse, only publish features: a separate `riskd sink` inserts them")
 	return f
 }
 
@@ -152,12 +157,30 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if f.clickhouse != "" {
-		return usageError("--clickhouse is not available in this build yet")
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Metrics = pipeline.NewMetrics(reg)
+	if f.clickhouse != "" {
+		conn, _, err := storage.Open(f.clickhouse) // checks the DSN; connects lazily
+		if err != nil {
+			return err
+		}
+		conn.Close()
+		cfg.FeaturesTopic = f.sink.featuresTopic
+		if !f.noSink {
+			// The sink stops after the stream has drained (defers run last
+			// in, first out), so that it copies the last outputs.
+			sinkCtx, stopSink := context.WithCancel(context.Background())
+			sinkDone := make(chan struct{})
+			defer func() { stopSink(); <-sinkDone }()
+			go func() {
+				defer close(sinkDone)
+				if err := runSink(sinkCtx, f.clickhouse, cfg.Brokers, cfg.Group, cfg.DecisionsTopic, f.sink, reg, log); err != nil {
+					log.Error().Err(err).Msg("clickhouse sink stopped; rows wait in Kafka for the next start")
+				}
+			}()
+		}
+	}
 
 	if f.geoCity == "" {
 		log.Warn().Msg("no --geoip-city: locations are unknown, so impossible_travel and location checks abstain")

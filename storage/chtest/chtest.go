@@ -5,7 +5,9 @@
 package chtest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,9 +16,14 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/storage"
 )
 
@@ -69,5 +76,88 @@ func Server(t testing.TB, verb string) {
 	out, err := exec.Command(script, verb).CombinedOutput()
 	if err != nil {
 		t.Fatalf("clickhouse.sh %s: %v: %s", verb, err, out)
+	}
+}
+
+// Fixture is the shipped traffic decided by the engine, as the streaming
+// path hands it to the sink: feature records (user stage for every event,
+// address stage for login attempts) and decisions.
+type Fixture struct {
+	Features    [][]byte
+	Decisions   [][]byte
+	Events      int
+	DecisionIDs map[string]bool
+	RulesDir    string
+}
+
+// NewFixture decides on the shipped traffic; root is the path of the
+// repository from the test's package.
+func NewFixture(t testing.TB, root string) Fixture {
+	t.Helper()
+	data, err := os.ReadFile(root + "testdata/scenarios/traffic.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(root + "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := geoip.Open(root+"testdata/geoip/riskd-test-City.mmdb", root+"testdata/geoip/riskd-test-ASN.mmdb")
+	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 4096))
+	fx := Fixture{DecisionIDs: map[string]bool{}, RulesDir: root + "rules"}
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var out []rules.Decision
+	add := func(stage string, line []byte, ev *event.Event) {
+		b, err := json.Marshal(storage.NewFeatureRecord(stage, line, ev, eng.Features(), set.Version))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.Features = append(fx.Features, b)
+	}
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		ev, err := event.Decode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var toIP bool
+		if out, toIP, err = eng.DecideUser(&ev, now, out[:0]); err != nil {
+			t.Fatal(err)
+		}
+		fx.Events++
+		add(storage.StageUser, line, &ev)
+		if toIP {
+			uf := *eng.Features()
+			if out, err = eng.DecideIP(&ev, &uf, now, out); err != nil {
+				t.Fatal(err)
+			}
+			add(storage.StageIP, line, &ev)
+		}
+		for i := range out {
+			b, _ := json.Marshal(&out[i])
+			fx.Decisions = append(fx.Decisions, b)
+			fx.DecisionIDs[out[i].DecisionID] = true
+		}
+	}
+	return fx
+}
+
+// Store inserts the fixture's rows into the tables of db.
+func (fx Fixture) Store(t testing.TB, conn driver.Conn, db string) {
+	t.Helper()
+	for _, tc := range []struct {
+		table *storage.Table
+		msgs  [][]byte
+	}{{storage.Features(conn, db), fx.Features}, {storage.Decisions(conn, db), fx.Decisions}} {
+		rows := make([][]any, len(tc.msgs))
+		for i, m := range tc.msgs {
+			r, err := tc.table.Row(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows[i] = r
+		}
+		if err := tc.table.Insert(context.Background(), rows, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/storage"
+)
+
+// sinkSettings are the flags shared by `riskd run --clickhouse` and `riskd
+// sink`.
+type sinkSettings struct {
+	featuresTopic string
+	retentionDays int
+	maxRows       int
+}
+
+func (s *sinkSettings) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.featuresTopic, "features-topic", "risk-features", "topic of every event's features on their way to ClickHouse (created when missing)")
+	fs.IntVar(&s.retentionDays, "retention-days", 0, "drop ClickHouse partitions older than this many days (0: keep everything)")
+	fs.IntVar(&s.maxRows, "sink-max-rows", 20000, "rows per ClickHouse insert at most")
+}
+
+// runSink migrates the database (retrying while ClickHouse is away), then
+// copies the features and decisions topics into it and applies retention
+// every hour, until ctx ends. It never stops the decisions: errors are
+// logged and retried.
+func runSink(ctx context.Context, dsn string, brokers []string, group, decisionsTopic string, s sinkSettings, reg prometheus.Registerer, log zerolog.Logger) error {
+	conn, db, err := storage.Open(dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+		err := storage.Migrate(ctx, conn, db)
+		if err == nil {
+			break
+		}
+		log.Warn().Err(err).Msg("clickhouse not ready; rows wait in Kafka until it is")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+	log.Info().Str("database", db).Msg("clickhouse tables ready")
+	if s.retentionDays > 0 {
+		go func() {
+			for {
+				dropped, err := storage.DropOlderThan(ctx, conn, db, s.retentionDays, time.Now())
+				if err != nil {
+					log.Warn().Err(err).Msg("retention failed; trying again in an hour")
+				} else if len(dropped) > 0 {
+					log.Info().Strs("partitions", dropped).Msg("retention dropped old partitions")
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Hour):
+				}
+			}
+		}()
+	}
+	return pipeline.RunSink(ctx, pipeline.SinkConfig{
+		Brokers: brokers, Group: group + "-sink",
+		FeaturesTopic: s.featuresTopic, DecisionsTopic: decisionsTopic,
+		Features: storage.Features(conn, db), Decisions: storage.Decisions(conn, db),
+		MaxRows: s.maxRows, Log: log.With().Str("component", "sink").Logger(),
+		Metrics: pipeline.NewSinkMetrics(reg),
+	})
+}
+
+// sinkCmd is `riskd sink`: the ClickHouse sink alone, for fleets that run
+// it apart from the deciding members.
+func sinkCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	f := newRunFlags("sink", stderr)
+	if err := layered(f.fs, args, os.Getenv); err != nil {
+		return err
+	}
+	log := f.logger(stderr)
+	if len(f.brokers) == 0 || f.clickhouse == "" {
+		return usageError("sink needs --brokers HOST:PORT and --clickhouse clickhouse://HOST:PORT/DB")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if f.metricsAddr != "" {
+		srv, err := serveOps(f.metricsAddr, reg, func() bool { return true })
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	err := runSink(ctx, f.clickhouse, f.brokers, f.group, f.decisionsTopic, f.sink, reg, log)
+	if err == nil {
+		log.Info().Msg("sink stopped; uninserted rows stay in Kafka for the next start")
+	}
+	return err
+}
