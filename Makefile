@@ -19,18 +19,19 @@ toolchain:
 build: toolchain
 	$(GO) build -o $(BIN) ./cmd/riskd
 
-# INTEGRATION are the tests that run against the brokers; `go test -v`
-# shows each of them per broker (kfake, kafka).
-INTEGRATION := TestStream|TestRunCommand|TestExample
+# INTEGRATION are the tests that run against the brokers and ClickHouse;
+# `go test -v` shows each of them per broker (kfake, kafka).
+INTEGRATION := TestStream|TestRunCommand|TestExample|TestSink|TestBacktest|TestClickHouse
 
 # Every test: unit, golden scenarios, the end-to-end replay of the shipped
-# traffic, and the integration tests against the embedded broker and a real
-# Apache Kafka that scripts/with-services.sh starts (and stops).
+# traffic, and the integration tests against the embedded broker, a real
+# Apache Kafka and Debian's ClickHouse, which scripts/with-services.sh starts
+# (and stops).
 test: toolchain
 	scripts/deps.sh
 	$(GO) vet ./...
 	scripts/with-services.sh sh -c '$(GO) test -count=1 -skip "$(INTEGRATION)" ./... && \
-		$(GO) test -count=1 -v -run "$(INTEGRATION)" ./pipeline/ ./cmd/riskd/ ./examples/...'
+		$(GO) test -count=1 -p 1 -v -run "$(INTEGRATION)" ./pipeline/ ./cmd/riskd/ ./examples/... ./storage/...'
 
 # The main job: the whole streaming path on an embedded Kafka-protocol
 # broker, fed the shipped labelled traffic, with a report at the end.

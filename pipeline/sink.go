@@ -98,17 +98,35 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 	if len(topics) == 0 {
 		return errors.New("sink: no topic to copy")
 	}
+	// The stream creates the features topic: a group joined before it
+	// exists would not be assigned its partitions.
+	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
+	for wait := time.Duration(0); ; wait = min(wait+200*time.Millisecond, 5*time.Second) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		meta, err := metadata(ctx, client, topics)
+		if err == nil && hasAll(meta, topics) {
+			break
+		}
+		if wait >= 5*time.Second {
+			c.Log.Warn().Strs("topics", topics).Err(err).Msg("sink: waiting for its topics to exist")
+		}
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.Brokers,
-		GroupID:        c.Group,
-		GroupTopics:    topics,
-		Dialer:         c.Dialer,
-		StartOffset:    kafka.FirstOffset,
-		MinBytes:       1,
-		MaxBytes:       8 << 20,
-		MaxWait:        500 * time.Millisecond,
-		QueueCapacity:  1000,
-		CommitInterval: 0, // committed explicitly, once per insert
+		Brokers:               c.Brokers,
+		GroupID:               c.Group,
+		GroupTopics:           topics,
+		WatchPartitionChanges: true,
+		Dialer:                c.Dialer,
+		StartOffset:           kafka.FirstOffset,
+		MinBytes:              1,
+		MaxBytes:              8 << 20,
+		MaxWait:               500 * time.Millisecond,
+		QueueCapacity:         1000,
+		CommitInterval:        0, // committed explicitly, once per insert
 	})
 	defer r.Close()
 

@@ -68,6 +68,11 @@ func trafficRecords(t *testing.T, tp streamTopics, bad ...string) ([]*kgo.Record
 
 func newStream(t *testing.T, b streamtest.Broker, tp streamTopics, group string, emitAll bool) *pipeline.Stream {
 	t.Helper()
+	return newStreamWith(t, b, tp, group, emitAll, nil)
+}
+
+func newStreamWith(t *testing.T, b streamtest.Broker, tp streamTopics, group string, emitAll bool, edit func(*pipeline.StreamConfig)) *pipeline.Stream {
+	t.Helper()
 	set, err := rules.Load("../rules")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +83,7 @@ func newStream(t *testing.T, b streamtest.Broker, tp streamTopics, group string,
 	}
 	w := alerting.NewWriter(b.Addrs)
 	t.Cleanup(func() { w.Close() })
-	s, err := pipeline.NewStream(pipeline.StreamConfig{
+	cfg := pipeline.StreamConfig{
 		Brokers:        b.Addrs,
 		Group:          group,
 		Topics:         []string{tp.auth, tp.txn},
@@ -92,7 +97,11 @@ func newStream(t *testing.T, b streamtest.Broker, tp streamTopics, group string,
 		Metrics:        testMetrics,
 		Log:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		DrainTimeout:   10 * time.Second,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := pipeline.NewStream(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

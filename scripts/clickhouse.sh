@@ -103,8 +103,10 @@ EOF
 		chown -R 65534:65534 "$dir"
 		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 	fi
-	(cd "$dir" && nohup "${as[@]}" "$server" --config-file="$dir/config.xml" >>"$dir/stdout" 2>>"$dir/stderr" </dev/null &
-		echo $! >"$dir/pid")
+	cd "$dir"
+	nohup "${as[@]}" "$server" --config-file="$dir/config.xml" >>"$dir/stdout" 2>>"$dir/stderr" </dev/null &
+	echo $! >"$dir/pid"
+	cd - >/dev/null
 	for _ in $(seq 1 300); do
 		if curl -sf "http://127.0.0.1:$hport/ping" >/dev/null 2>&1 ||
 			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskd/riskd/pipeline/streamtest"
+	"github.com/riskd/riskd/storage/chtest"
 )
 
 // TestMain lets a test start this binary as `riskd` (see riskd).
@@ -78,10 +80,18 @@ func TestRunCommand(t *testing.T) {
 			}
 			streamtest.Produce(t, b, recs)
 
-			cmd, stderr := riskd(t, "run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-"+n[0],
-				"--topics", n[0]+","+n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
+			args := []string{"run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-" + n[0],
+				"--topics", n[0] + "," + n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
 				"--geoip-city", "../../testdata/geoip/riskd-test-City.mmdb", "--geoip-asn", "../../testdata/geoip/riskd-test-ASN.mmdb",
-				"--metrics-addr", "127.0.0.1:0", "--log-format", "json")
+				"--metrics-addr", "127.0.0.1:0", "--log-format", "json"}
+			// With a ClickHouse (make test has one), features and decisions
+			// are stored too, and checked after the stop.
+			var dsn string
+			if os.Getenv(chtest.EnvDSN) != "" {
+				dsn, _ = chtest.DSN(t)
+				args = append(args, "--clickhouse", dsn, "--features-topic", "features-"+n[0])
+			}
+			cmd, stderr := riskd(t, args...)
 			logs := make(chan map[string]any, 1000)
 			go func() {
 				sc := bufio.NewScanner(stderr)
@@ -126,6 +136,13 @@ func TestRunCommand(t *testing.T) {
 				}
 			}
 
+			var conn driver.Conn
+			var db string
+			if dsn != "" {
+				conn, db = chtest.Open(t, dsn)
+				waitCount(t, conn, "SELECT count() FROM "+db+".risk_features FINAL", uint64(len(recs)))
+			}
+
 			start := time.Now()
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
@@ -148,8 +165,58 @@ func TestRunCommand(t *testing.T) {
 			if !drained {
 				t.Error("no drain message in the log")
 			}
+			if dsn == "" {
+				return
+			}
+			ctx := t.Context()
+			for _, table := range []string{"risk_features", "risk_decisions"} {
+				if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var rows, ids uint64
+			if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+db+".risk_features FINAL").Scan(&rows, &ids); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("risk_features: %d rows, %d event ids, %d events", rows, ids, len(recs))
+			if rows != uint64(len(recs)) || ids != rows {
+				t.Errorf("risk_features holds %d rows and %d ids for %d events", rows, ids, len(recs))
+			}
+			onTopic := map[string]bool{}
+			for _, r := range got {
+				onTopic[decisionID(string(r.Value))] = true
+			}
+			q, err := conn.Query(ctx, "SELECT decision_id, count() FROM "+db+".risk_decisions GROUP BY decision_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := 0
+			for q.Next() {
+				var id string
+				var c uint64
+				_ = q.Scan(&id, &c)
+				stored++
+				if !onTopic[id] || c != 1 {
+					t.Errorf("risk_decisions: %s has %d rows (on the topic: %v)", id, c, onTopic[id])
+				}
+			}
+			q.Close()
+			if stored != len(onTopic) {
+				t.Errorf("risk_decisions holds %d decision ids, the topic %d", stored, len(onTopic))
+			}
 		})
 	}
+}
+
+func waitCount(t *testing.T, conn driver.Conn, q string, n uint64) {
+	t.Helper()
+	var got uint64
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err := conn.QueryRow(t.Context(), q).Scan(&got); err == nil && got >= n {
+			return
+		}
+	}
+	t.Fatalf("%s: %d, want %d", q, got, n)
 }
 
 func decisionID(line string) string {
