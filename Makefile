@@ -35,9 +35,11 @@ test: toolchain
 
 # The main job: the whole streaming path on an embedded Kafka-protocol
 # broker, fed the shipped labelled traffic, with a report at the end.
+# CLICKHOUSE=clickhouse://HOST:PORT/DB also stores and queries the rows
+# (e.g. CLICKHOUSE=$$(scripts/clickhouse.sh start)).
 demo: build
 	./$(BIN) demo --events testdata/scenarios/traffic.jsonl --labels testdata/scenarios/labels.json \
-		--geoip-city $(CITY) --geoip-asn $(ASN)
+		--geoip-city $(CITY) --geoip-asn $(ASN) $(if $(CLICKHOUSE),--clickhouse $(CLICKHOUSE))
 
 # The same traffic offline, through `riskd replay`.
 replay-demo: build

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
@@ -25,6 +26,7 @@ import (
 	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/pipeline/scenario"
 	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/storage"
 )
 
 // demoCmd is `riskd demo`: the streaming path on an embedded Kafka-protocol
@@ -43,6 +45,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	partitions := fs.Int("partitions", 4, "partitions of the demo topics")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "where /metrics is served while the demo runs")
 	verbose := fs.Bool("v", false, "log the engine's own messages")
+	chDSN := fs.String("clickhouse", "", "also store features and decisions in this ClickHouse (clickhouse://HOST:PORT/DB) and query them at the end")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +99,24 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Writer: alerting.NewWriter(brokers),
 	}
 	defer cfg.Writer.Close()
+	var chConn driver.Conn
+	var chDB string
+	if *chDSN != "" {
+		if chConn, chDB, err = storage.Open(*chDSN); err != nil {
+			return err
+		}
+		defer chConn.Close()
+		cfg.FeaturesTopic = "risk-features"
+		sinkCtx, stopSink := context.WithCancel(context.Background())
+		sinkDone := make(chan struct{})
+		defer func() { stopSink(); <-sinkDone }()
+		go func() {
+			defer close(sinkDone)
+			if err := runSink(sinkCtx, *chDSN, brokers, cfg.Group, cfg.DecisionsTopic, sinkSettings{featuresTopic: cfg.FeaturesTopic, maxRows: 20000}, reg, log); err != nil {
+				say("clickhouse sink: %v", err)
+			}
+		}()
+	}
 	stream, err := pipeline.NewStream(cfg)
 	if err != nil {
 		return err
@@ -174,14 +195,54 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, line := range metricSummary(reg) {
 		fmt.Fprintf(stdout, "  %s\n", line)
 	}
+	chLine := "ClickHouse: not configured; riskd demo --clickhouse clickhouse://HOST:9000/DB (or riskd run --clickhouse) stores features and decisions"
+	if chConn != nil {
+		chLine = demoClickHouse(ctx, stdout, chConn, chDB, len(traffic))
+	}
 	fmt.Fprintf(stdout, `
 where to look next:
   riskd run --brokers HOST:PORT      the same path against your Kafka (README: "Running riskd")
   curl -s http://127.0.0.1:9464/metrics | grep ^riskd_     while riskd run is up
   riskd replay --events FILE ...     the same decisions offline
-  ClickHouse: not configured; riskd run --clickhouse clickhouse://HOST:9000/DB stores features and decisions
-`)
+  %s
+`, chLine)
 	return nil
+}
+
+// demoClickHouse waits for the sink to store the demo's events and shows
+// what an analyst sees.
+func demoClickHouse(ctx context.Context, w io.Writer, conn driver.Conn, db string, events int) string {
+	var n uint64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if conn.QueryRow(ctx, "SELECT count() FROM "+db+".risk_features FINAL").Scan(&n) == nil && n >= uint64(events) {
+			break
+		}
+	}
+	var d uint64
+	_ = conn.QueryRow(ctx, "SELECT count() FROM "+db+".risk_decisions FINAL").Scan(&d)
+	fmt.Fprintf(w, "\nClickHouse %s: risk_features %d rows (of %d events), risk_decisions %d rows\n", db, n, events, d)
+	for _, q := range storage.Queries() {
+		if q.Name != "top_risky_users" {
+			continue
+		}
+		rows, err := conn.Query(ctx, q.Bind(db, time.Unix(0, 0), time.Now().AddDate(10, 0, 0), ""))
+		if err != nil {
+			fmt.Fprintf(w, "  %s: %v\n", q.Name, err)
+			break
+		}
+		fmt.Fprintf(w, "top risky users (storage/queries.sql: %s):\n", q.Name)
+		for i := 0; rows.Next() && i < 5; i++ {
+			var user string
+			var lockouts, stepUps uint64
+			var score float64
+			var ruleIDs []string
+			if rows.Scan(&user, &lockouts, &stepUps, &score, &ruleIDs) == nil {
+				fmt.Fprintf(w, "  %-10s lockouts %3d  step-ups %3d  max score %3.0f  %s\n", user, lockouts, stepUps, score, strings.Join(ruleIDs, ","))
+			}
+		}
+		rows.Close()
+	}
+	return "riskd backtest --clickhouse DSN --rules DIR --from 2026-03-01 --to 2026-03-08   try a rule change on these rows"
 }
 
 // demoTraffic reads the labelled traffic, or generates it when the files
