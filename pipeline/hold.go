@@ -71,7 +71,7 @@ func (h *hold) release(now time.Time) (item, bool) {
 		return item{}, false
 	}
 	top := h.items[0]
-	ordered := top.ts <= h.watermark()
+	ordered := top.ts <= h.watermark(now.Sub(top.arrived) < caughtGrace)
 	if ordered || now.Sub(top.arrived) >= h.maxHold || len(h.items) > maxHeld {
 		if !ordered {
 			h.timeouts++
@@ -82,12 +82,17 @@ func (h *hold) release(now time.Time) (item, bool) {
 	return item{}, false
 }
 
+// caughtGrace is how long an attempt also waits for partitions that said
+// they were caught up: their next events, produced in the same burst as
+// this one, may be a few milliseconds behind it.
+const caughtGrace = 100 * time.Millisecond
+
 // watermark is the event time that every partition which can still send
-// something older has passed.
-func (h *hold) watermark() int64 {
+// something older has passed; withCaught counts the caught-up ones too.
+func (h *hold) watermark(withCaught bool) int64 {
 	m := int64(math.MaxInt64)
 	for _, p := range h.parts {
-		if !p.caught {
+		if !p.caught || withCaught {
 			m = min(m, p.mark)
 		}
 	}
@@ -99,6 +104,9 @@ func (h *hold) watermark() int64 {
 func (h *hold) deadline() time.Time {
 	if len(h.items) == 0 {
 		return time.Time{}
+	}
+	if g := h.items[0].arrived.Add(caughtGrace); time.Now().Before(g) {
+		return g
 	}
 	return h.items[0].arrived.Add(h.maxHold)
 }

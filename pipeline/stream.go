@@ -56,6 +56,10 @@ type StreamConfig struct {
 	// is behind its high watermark (catching up a backlog), never when
 	// the worker is caught up.
 	MergeWait time.Duration
+	// MergeGrace is how long an event fetched from one input topic waits
+	// for the others when they have nothing buffered (see graceUntil); it
+	// adds at most this to a decision's latency. Negative: no wait.
+	MergeGrace time.Duration
 	// IPHold bounds how long the address stage holds a login attempt back
 	// waiting for the other user-stage partitions to pass its event time
 	// (see hold); it delays password-spray decisions by at most this.
@@ -119,6 +123,9 @@ func (c *StreamConfig) defaults() error {
 	}
 	if c.MergeWait <= 0 {
 		c.MergeWait = time.Second
+	}
+	if c.MergeGrace == 0 {
+		c.MergeGrace = 5 * time.Millisecond
 	}
 	if c.IPHold <= 0 {
 		c.IPHold = 2 * time.Second

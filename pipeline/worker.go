@@ -80,11 +80,12 @@ type source struct {
 
 // item is a fetched message, decoded by the source's goroutine.
 type item struct {
-	msg   kafka.Message
-	ev    event.Event
-	feats *detectors.Features // ip stage: the user stage's features
-	obs   observation         // ip stage: where it came from
-	err   error
+	msg     kafka.Message
+	ev      event.Event
+	feats   *detectors.Features // ip stage: the user stage's features
+	obs     observation         // ip stage: where it came from
+	err     error
+	fetched time.Time
 }
 
 // worker owns one partition number's engine for one stage. Its goroutine
@@ -255,7 +256,7 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader, src *source) {
 			}
 			return
 		}
-		it := item{msg: m}
+		it := item{msg: m, fetched: time.Now()}
 		if w.stage == rules.IPStage {
 			it.ev, it.feats, it.obs, it.err = decodeObservation(m.Value)
 		} else {
@@ -309,13 +310,27 @@ func (w *worker) next(ctx context.Context, until time.Time) (it item, got, ok bo
 			timer.Stop()
 		}
 	}()
+	var graceTimer *time.Timer
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
 	for {
 		have, waiting := w.refill()
+		var grace <-chan time.Time
 		if have && !waiting {
-			return w.pop(), true, true
+			until := w.graceUntil()
+			if until.IsZero() || !time.Now().Before(until) {
+				return w.pop(), true, true
+			}
+			if graceTimer == nil {
+				graceTimer = time.NewTimer(time.Until(until))
+			}
+			grace = graceTimer.C
 		}
 		var expired <-chan time.Time
-		if have {
+		if have && waiting {
 			if timer == nil {
 				timer = time.NewTimer(w.cfg.MergeWait)
 			}
@@ -326,6 +341,8 @@ func (w *worker) next(ctx context.Context, until time.Time) (it item, got, ok bo
 			return item{}, false, false
 		case <-deadline:
 			return item{}, false, true
+		case <-grace:
+			return w.pop(), true, true
 		case <-w.wake:
 		case <-expired:
 			for _, s := range w.sources {
@@ -336,6 +353,32 @@ func (w *worker) next(ctx context.Context, until time.Time) (it item, got, ok bo
 			return w.pop(), true, true
 		}
 	}
+}
+
+// graceUntil is how long the earliest head waits for a source that is
+// caught up and empty: until MergeGrace after it was fetched. Producers
+// write a burst of events to both input topics at once, and the topics'
+// fetches return a moment apart; without the grace a transaction could be
+// decided before the login that preceded it (Kafka Streams calls this
+// max.task.idle.ms). Zero when no source is empty or there is no grace.
+func (w *worker) graceUntil() time.Time {
+	if w.cfg.MergeGrace <= 0 || len(w.sources) < 2 {
+		return time.Time{}
+	}
+	var first *item
+	empty := false
+	for _, s := range w.sources {
+		switch {
+		case s.head == nil:
+			empty = true
+		case first == nil || s.head.ev.TS.Before(first.ev.TS):
+			first = s.head
+		}
+	}
+	if !empty || first == nil {
+		return time.Time{}
+	}
+	return first.fetched.Add(w.cfg.MergeGrace)
 }
 
 // refill takes a buffered item into each source's head. have reports that

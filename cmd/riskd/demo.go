@@ -45,6 +45,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	partitions := fs.Int("partitions", 4, "partitions of the demo topics")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "where /metrics is served while the demo runs")
 	verbose := fs.Bool("v", false, "log the engine's own messages")
+	outPath := fs.String("out", "", "also write the decisions the downstream consumer received to this file (JSON Lines)")
 	chDSN := fs.String("clickhouse", "", "also store features and decisions in this ClickHouse (clickhouse://HOST:PORT/DB) and query them at the end")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -179,6 +180,23 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	ds, lat := down.results()
+	if *outPath != "" {
+		f, err := os.Create(*outPath)
+		if err != nil {
+			return err
+		}
+		jl := alerting.NewJSONLines(f)
+		err = jl.Write(ds)
+		if ferr := jl.Flush(); err == nil {
+			err = ferr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "\nriskd demo: %d events through the streaming path (embedded broker, %d partitions, group riskd-demo)\n\n", len(traffic), *partitions)
 	fmt.Fprintf(stdout, "attacks caught (a decision naming the expected detector, at least the expected action):\n%s\n", scenario.Score(labels, ds))
 	fmt.Fprintf(stdout, "decisions received by the downstream consumer: %d\n", len(ds))

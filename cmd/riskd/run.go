@@ -49,6 +49,7 @@ type runFlags struct {
 	commitInterval time.Duration
 	drainTimeout   time.Duration
 	ipHold         time.Duration
+	mergeGrace     time.Duration
 	logLevel       choiceFlag
 	logFormat      choiceFlag
 	sink           sinkSettings
@@ -87,6 +88,7 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.DurationVar(&f.flushInterval, "flush-interval", 20*time.Millisecond, "longest a decision waits for its batch while input keeps coming")
 	fs.DurationVar(&f.commitInterval, "commit-interval", time.Second, "how often acknowledged offsets are committed")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "bound on the wait for in-flight writes at shutdown or rebalance")
+	fs.DurationVar(&f.mergeGrace, "merge-grace", 5*time.Millisecond, "how long an event waits for the other input topics' events of the same burst (0: not at all)")
 	fs.DurationVar(&f.ipHold, "ip-hold", 2*time.Second, "longest the address stage holds a login attempt back for event-time order")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error")
 	fs.Var(&f.logFormat, "log-format", "auto (console on a terminal, else JSON), json or console")
@@ -121,6 +123,9 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (pipeline.StreamConfig, erro
 	if ipTopic == "" {
 		ipTopic = "riskd-" + f.group + "-ip-repartition"
 	}
+	if f.mergeGrace == 0 {
+		f.mergeGrace = -1 // StreamConfig: zero is the default, negative none
+	}
 	start := kafka.FirstOffset
 	if f.startOffset.value == "last" {
 		start = kafka.LastOffset
@@ -140,6 +145,7 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (pipeline.StreamConfig, erro
 		CommitInterval:    f.commitInterval,
 		DrainTimeout:      f.drainTimeout,
 		IPHold:            f.ipHold,
+		MergeGrace:        f.mergeGrace,
 		CreateTopics:      f.createTopics,
 		Partitions:        f.partitions,
 		ReplicationFactor: f.replication,
