@@ -13,39 +13,14 @@ run=${RISKD_RUN:-/tmp/riskd-services}
 dir=$run/clickhouse
 server=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 
-die() { echo "clickhouse.sh: $*" >&2; exit 1; }
-
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free loopback port found"
-}
-
-stop() {
-	if [ -f "$dir/pid" ]; then
-		local pid
-		pid=$(cat "$dir/pid")
-		if kill "$pid" 2>/dev/null; then
-			for _ in $(seq 1 150); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-		rm -f "$dir/pid"
-	fi
-}
+name=clickhouse.sh
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # start [keep]: a fresh data folder, unless keep is given (a restart).
 start() {
 	[ -x "$server" ] || die "clickhouse-server not found: apt-get install clickhouse-server (scripts/deps.sh does)"
-	stop
+	stop 150
 	if [ "${1:-}" != keep ]; then
 		rm -rf "$dir"
 	fi
@@ -117,13 +92,13 @@ EOF
 			die "server exited during start-up: $(tail -5 "$dir/stderr" "$dir/error.log" 2>/dev/null)"
 		sleep 0.1
 	done
-	stop
+	stop 150
 	die "server did not start within 30 s; see $dir/error.log"
 }
 
 case "${1:-}" in
 start) start ;;
 restart) start keep ;;
-stop) stop ;;
+stop) stop 150 ;;
 *) die "usage: clickhouse.sh start|restart|stop" ;;
 esac

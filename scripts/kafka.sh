@@ -18,19 +18,9 @@ version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka
 libs=$cache/kafka-$version/libs
 dir=$run/kafka
 
-die() { echo "kafka.sh: $*" >&2; exit 1; }
-
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free loopback port found"
-}
+name=kafka.sh
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 fetch() {
 	[ -f "$libs/.complete" ] && return
@@ -42,21 +32,6 @@ fetch() {
 		-DincludeScope=runtime -DoutputDirectory="$libs" >&2 ||
 		die "mvn dependency:copy-dependencies failed (is Maven Central reachable?)"
 	touch "$libs/.complete"
-}
-
-stop() {
-	if [ -f "$dir/pid" ]; then
-		local pid
-		pid=$(cat "$dir/pid")
-		if kill "$pid" 2>/dev/null; then
-			for _ in $(seq 1 100); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-		rm -f "$dir/pid"
-	fi
 }
 
 start() {
