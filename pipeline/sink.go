@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,7 @@ type SinkConfig struct {
 	// table; Interval how long rows wait for more before they are sent.
 	MaxRows  int
 	Interval time.Duration
-	// DrainTimeout bounds the last insert when ctx ends.
+	// DrainTimeout bounds the reading and last insert after ctx ends.
 	DrainTimeout time.Duration
 	Dialer       *kafka.Dialer
 	Log          zerolog.Logger
@@ -161,24 +162,46 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 		c.Metrics.Pending.Set(0)
 		return nil
 	}
-	drain := func() error {
-		dctx, cancel := context.WithTimeout(context.Background(), c.DrainTimeout)
-		defer cancel()
-		return flush(dctx)
+	// When ctx ends the sink drains: it reads on until its topics are
+	// consumed to the end offsets of that moment (the stream's last
+	// outputs), for at most DrainTimeout, then inserts and commits.
+	base, draining := ctx, false
+	var stopDrain context.CancelFunc = func() {}
+	defer func() { stopDrain() }()
+	var ends map[topicPartition]int64
+	consumed := map[topicPartition]int64{}
+	startDrain := func() {
+		draining = true
+		base, stopDrain = context.WithTimeout(context.Background(), c.DrainTimeout)
+		ends = endOffsets(base, client, topics)
 	}
 	for {
-		fctx, cancel := ctx, context.CancelFunc(func() {})
-		if len(pending) > 0 {
-			fctx, cancel = context.WithDeadline(ctx, oldest.Add(c.Interval))
+		if !draining && ctx.Err() != nil {
+			startDrain()
+		}
+		if draining && base.Err() != nil {
+			return flushOrKeep(base, flush)
+		}
+		fctx, cancel := base, context.CancelFunc(func() {})
+		switch {
+		case draining:
+			fctx, cancel = context.WithTimeout(base, time.Second)
+		case len(pending) > 0:
+			fctx, cancel = context.WithDeadline(base, oldest.Add(c.Interval))
 		}
 		m, err := r.FetchMessage(fctx)
 		cancel()
 		switch {
-		case ctx.Err() != nil:
-			return drain()
+		case !draining && ctx.Err() != nil:
+			startDrain()
+			continue
+		case draining && err != nil && caughtUp(base, client, c.Group, ends, consumed):
+			return flushOrKeep(base, flush)
+		case draining && err != nil:
+			continue
 		case errors.Is(err, context.DeadlineExceeded):
-			if err := flush(ctx); err != nil {
-				return drain()
+			if err := flush(base); err != nil {
+				startDrain()
 			}
 			continue
 		case err != nil:
@@ -190,6 +213,7 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 			oldest = time.Now()
 		}
 		pending = append(pending, m)
+		consumed[topicPartition{m.Topic, m.Partition}] = m.Offset + 1
 		if t := tables[m.Topic]; t != nil {
 			row, err := t.Row(m.Value)
 			if err != nil {
@@ -200,10 +224,99 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 			}
 		}
 		c.Metrics.Pending.Set(float64(len(pending)))
+		if draining && caughtUpLocal(ends, consumed) {
+			return flushOrKeep(base, flush)
+		}
 		if len(pending) >= c.MaxRows {
-			if err := flush(ctx); err != nil {
-				return drain()
+			if err := flush(base); err != nil && !draining {
+				startDrain()
 			}
 		}
 	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// endOffsets returns the end offset of every partition of topics.
+func endOffsets(ctx context.Context, client *kafka.Client, topics []string) map[topicPartition]int64 {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, t := range meta.Topics {
+		for _, p := range t.Partitions {
+			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return nil
+	}
+	out := map[topicPartition]int64{}
+	for t, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.Error == nil {
+				out[topicPartition{t, p.Partition}] = p.LastOffset
+			}
+		}
+	}
+	return out
+}
+
+// caughtUp reports whether every partition in ends has been read to its end
+// offset, here (consumed) or by any member of the group (committed).
+func caughtUp(ctx context.Context, client *kafka.Client, group string, ends, consumed map[topicPartition]int64) bool {
+	if ends == nil {
+		return true // no offsets to go by: stop at the first quiet second
+	}
+	if caughtUpLocal(ends, consumed) {
+		return true
+	}
+	req := map[string][]int{}
+	for tp := range ends {
+		req[tp.topic] = append(req[tp.topic], tp.partition)
+	}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: req})
+	if err != nil {
+		return false
+	}
+	for tp, end := range ends {
+		pos := consumed[tp]
+		for _, p := range resp.Topics[tp.topic] {
+			if p.Partition == tp.partition {
+				pos = max(pos, p.CommittedOffset)
+			}
+		}
+		if pos < end {
+			return false
+		}
+	}
+	return true
+}
+
+func caughtUpLocal(ends, consumed map[topicPartition]int64) bool {
+	for tp, end := range ends {
+		if consumed[tp] < end {
+			return false
+		}
+	}
+	return true
+}
+
+// flushOrKeep makes the last insert; what it cannot insert stays in Kafka,
+// uncommitted, for the next start.
+func flushOrKeep(ctx context.Context, flush func(context.Context) error) error {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+	}
+	if err := flush(ctx); err != nil {
+		return fmt.Errorf("sink: last insert failed; the rows stay in Kafka for the next start: %w", err)
+	}
+	return nil
 }

@@ -139,8 +139,9 @@ func TestRunCommand(t *testing.T) {
 			var conn driver.Conn
 			var db string
 			if dsn != "" {
+				// No waiting for the sink: on SIGTERM it reads the stream's
+				// last outputs and inserts them before riskd exits.
 				conn, db = chtest.Open(t, dsn)
-				waitCount(t, conn, "SELECT count() FROM "+db+".risk_features FINAL", uint64(len(recs)))
 			}
 
 			start := time.Now()
@@ -206,17 +207,6 @@ func TestRunCommand(t *testing.T) {
 			}
 		})
 	}
-}
-
-func waitCount(t *testing.T, conn driver.Conn, q string, n uint64) {
-	t.Helper()
-	var got uint64
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if err := conn.QueryRow(t.Context(), q).Scan(&got); err == nil && got >= n {
-			return
-		}
-	}
-	t.Fatalf("%s: %d, want %d", q, got, n)
 }
 
 func decisionID(line string) string {
