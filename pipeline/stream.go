@@ -285,7 +285,7 @@ func (s *Stream) startGeneration(gen *kafka.Generation) {
 	c.Log.Info().Int32("generation", gen.ID).Ints("user_partitions", keys(userSources)).
 		Ints("ip_partitions", keys(ipSources)).Msg("joined consumer group")
 
-	acks := newAcks()
+	acked := &acks{}
 	var wg sync.WaitGroup
 	var workers []*worker
 	launch := func(stage rules.Stage, p int, srcs []*source) {
@@ -295,7 +295,7 @@ func (s *Stream) startGeneration(gen *kafka.Generation) {
 			eng = NewEngine(c.Rules, WithGeoCache(c.GeoIP, c.GeoCacheSize), WithEmitAll(c.EmitAll))
 			engines[p] = eng
 		}
-		w := &worker{cfg: c, stage: stage, partition: p, engine: eng, sources: srcs, acks: acks, inputs: s.inputs, ipPartitions: s.ipPartitions}
+		w := &worker{cfg: c, stage: stage, partition: p, engine: eng, sources: srcs, acks: acked, inputs: s.inputs, ipPartitions: s.ipPartitions}
 		wg.Add(1)
 		workers = append(workers, w)
 		gen.Start(func(ctx context.Context) {
@@ -315,10 +315,10 @@ func (s *Stream) startGeneration(gen *kafka.Generation) {
 		for {
 			select {
 			case <-t.C:
-				s.commit(gen, acks)
+				s.commit(gen, acked)
 			case <-ctx.Done():
 				wg.Wait()
-				s.commit(gen, acks)
+				s.commit(gen, acked)
 				for _, w := range workers {
 					if w.lost {
 						// Outputs were lost with this state: the uncommitted
@@ -381,7 +381,6 @@ type acks struct {
 	offsets map[string]map[int]int64
 }
 
-func newAcks() *acks { return &acks{} }
 
 func (a *acks) set(topic string, partition int, next int64) {
 	a.mu.Lock()

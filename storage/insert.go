@@ -18,7 +18,7 @@ type Table struct {
 	row     func([]byte) ([]any, error)
 }
 
-// FeaturesTable returns the risk_features table of db; its rows are made
+// Features returns the risk_features table of db; its rows are made
 // from FeatureRecord messages.
 func Features(conn driver.Conn, db string) *Table {
 	return &Table{conn: conn, name: db + "." + FeaturesTable, columns: FeatureColumns(), row: func(b []byte) ([]any, error) {
