@@ -381,7 +381,6 @@ type acks struct {
 	offsets map[string]map[int]int64
 }
 
-
 func (a *acks) set(topic string, partition int, next int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
