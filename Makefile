@@ -6,7 +6,7 @@ CITY     := $(GEOIP)/riskd-test-City.mmdb
 ASN      := $(GEOIP)/riskd-test-ASN.mmdb
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: all build test demo replay-demo bench geoip scenarios toolchain
+.PHONY: all build test demo replay-demo bench bench-services geoip scenarios toolchain
 
 all: build
 
@@ -47,11 +47,20 @@ replay-demo: build
 		--labels testdata/scenarios/labels.json --out bin/decisions.jsonl
 	@echo "decisions written to bin/decisions.jsonl"
 
-# Benchmarks, six runs each, summarised by benchstat (see benchmarks/README.md).
+# Benchmarks of the engine, six runs each, summarised by benchstat (see
+# benchmarks/README.md).
 bench: toolchain
 	@mkdir -p bin
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./benchmarks/ ./pipeline/geoip/ | tee bin/bench.txt
+	$(GO) test -run '^$$' -bench 'Decode|UserStage|Rules|Replay|CacheHit|LookupUncached' -benchmem -count 6 ./benchmarks/ ./pipeline/geoip/ | tee bin/bench.txt
 	$(GO) run $(BENCHSTAT) bin/bench.txt
+
+# The streaming path and the ClickHouse writer, against the embedded broker,
+# Apache Kafka and ClickHouse (started and stopped around them).
+bench-services: toolchain
+	scripts/deps.sh
+	@mkdir -p bin
+	scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench "StreamThroughput|ClickHouseWrite" -benchtime 3x -count 3 ./benchmarks/ && \
+		$(GO) test -run "^$$" -bench StreamLatency -benchtime 300x -count 3 ./benchmarks/' | tee bin/bench-services.txt
 
 # Rebuild the test GeoIP databases from testdata/geoip/networks.csv.
 geoip: toolchain
