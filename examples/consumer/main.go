@@ -121,8 +121,11 @@ func main() {
 		Brokers:        strings.Split(*brokers, ","),
 		GroupID:        *group,
 		Topic:          *topic,
-		MaxWait:        100 * time.Millisecond,
+		MaxWait:        500 * time.Millisecond,
 		CommitInterval: time.Second, // commit in the background, not one request per message
+		// Pick up partitions added later, and the topic itself if it is
+		// created after this service starts.
+		WatchPartitionChanges: true,
 	})
 	defer r.Close()
 	e := NewEnforcer()

@@ -52,7 +52,7 @@ func TestExampleFollowsTopic(t *testing.T) {
 			topic := streamtest.Names(b.Name, "decisions")[0]
 			streamtest.CreateTopics(t, b, 2, topic)
 			exp := time.Now().Add(time.Hour).UTC()
-			w := &kafka.Writer{Addr: kafka.TCP(b.Addrs...), Topic: topic, BatchTimeout: time.Millisecond}
+			w := &kafka.Writer{Addr: kafka.TCP(b.Addrs...), Topic: topic, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 			defer w.Close()
 			var msgs []kafka.Message
 			for _, d := range []Decision{
@@ -66,7 +66,8 @@ func TestExampleFollowsTopic(t *testing.T) {
 			if err := w.WriteMessages(context.Background(), msgs...); err != nil {
 				t.Fatal(err)
 			}
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs, GroupID: topic, Topic: topic, MaxWait: 100 * time.Millisecond, CommitInterval: time.Second})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs, GroupID: topic, Topic: topic, MaxWait: 500 * time.Millisecond,
+				CommitInterval: time.Second, WatchPartitionChanges: true})
 			defer r.Close()
 			e := NewEnforcer()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -98,10 +98,12 @@ func CreateTopics(t testing.TB, b Broker, partitions int32, topics ...string) {
 			t.Fatalf("create topic %s: %v", r.Topic, r.Err)
 		}
 	}
-	// A real broker answers before every broker's metadata has the topics.
+	// A real broker answers before every broker's metadata has the topics
+	// and their partitions have leaders; a consumer group joined before
+	// that is assigned nothing.
 	for {
 		md, err := adm.Metadata(ctx, topics...)
-		if err == nil && md.Topics.Error() == nil {
+		if err == nil && md.Topics.Error() == nil && led(md.Topics, topics, partitions) {
 			return
 		}
 		select {
@@ -110,6 +112,21 @@ func CreateTopics(t testing.TB, b Broker, partitions int32, topics ...string) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func led(ts kadm.TopicDetails, topics []string, partitions int32) bool {
+	for _, name := range topics {
+		t, ok := ts[name]
+		if !ok || int32(len(t.Partitions)) != partitions {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Produce writes records and waits for every acknowledgement. Records
