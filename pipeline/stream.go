@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,8 +170,9 @@ func (c *StreamConfig) defaults() error {
 // are acknowledged (at least once); a redelivered event yields the same
 // decision ids.
 type Stream struct {
-	cfg   StreamConfig
-	ready atomic.Bool
+	cfg      StreamConfig
+	ready    atomic.Bool
+	assigned atomic.Int32
 
 	// users and ips hold each partition's engine across generations, so
 	// that a rebalance that leaves a partition here keeps its state. Only
@@ -200,6 +203,10 @@ func NewStream(c StreamConfig) (*Stream, error) {
 // Ready reports whether the stream holds a generation of the group.
 func (s *Stream) Ready() bool { return s.ready.Load() }
 
+// Partitions returns how many partitions (of the input topics, by number,
+// and of the repartition topic) the current generation gave this member.
+func (s *Stream) Partitions() int { return int(s.assigned.Load()) }
+
 // Run checks the topics, joins the group and processes the partitions it
 // is assigned until ctx ends. It then drains: in-flight outputs are
 // written, offsets committed and the group left, within DrainTimeout. It
@@ -214,7 +221,7 @@ func (s *Stream) Run(ctx context.Context) error {
 		Brokers:               c.Brokers,
 		Dialer:                c.Dialer,
 		Topics:                append(append([]string(nil), c.Topics...), c.IPTopic),
-		GroupBalancers:        []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		GroupBalancers:        []kafka.GroupBalancer{copartition{}},
 		WatchPartitionChanges: true,
 		StartOffset:           c.StartOffset,
 		SessionTimeout:        c.SessionTimeout,
@@ -280,6 +287,7 @@ func (s *Stream) startGeneration(gen *kafka.Generation) {
 	}
 	retain(s.users, userSources)
 	retain(s.ips, ipSources)
+	s.assigned.Store(int32(len(userSources) + len(ipSources)))
 	c.Metrics.Partitions.WithLabelValues("user").Set(float64(len(userSources)))
 	c.Metrics.Partitions.WithLabelValues("ip").Set(float64(len(ipSources)))
 	c.Log.Info().Int32("generation", gen.ID).Ints("user_partitions", keys(userSources)).
@@ -355,6 +363,50 @@ func (s *Stream) commit(gen *kafka.Generation, a *acks) {
 		return
 	}
 	s.cfg.Metrics.Commits.Inc()
+}
+
+// copartition is the group's balancer: it deals out partition numbers, not
+// partitions, so that a member gets partition p of every topic it reads.
+// One user's events are on partition p of both input topics, and one
+// worker must own that user's state. (kafka-go's range balancer splits each
+// topic in the order the metadata lists its partitions, which only some
+// brokers keep sorted.)
+type copartition struct{}
+
+func (copartition) ProtocolName() string      { return "riskd-copartition" }
+func (copartition) UserData() ([]byte, error) { return nil, nil }
+
+func (copartition) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
+	out := kafka.GroupMemberAssignments{}
+	if len(members) == 0 {
+		return out
+	}
+	ms := slices.Clone(members)
+	slices.SortFunc(ms, func(a, b kafka.GroupMember) int { return strings.Compare(a.ID, b.ID) })
+	var numbers []int
+	for _, p := range partitions {
+		numbers = append(numbers, p.ID)
+	}
+	slices.Sort(numbers)
+	numbers = slices.Compact(numbers)
+	owner := map[int]string{}
+	for i, n := range numbers {
+		owner[n] = ms[i*len(ms)/len(numbers)].ID // contiguous ranges, as the range balancer
+	}
+	reads := map[string]map[string]bool{}
+	for _, m := range ms {
+		out[m.ID] = map[string][]int{}
+		reads[m.ID] = map[string]bool{}
+		for _, t := range m.Topics {
+			reads[m.ID][t] = true
+		}
+	}
+	for _, p := range partitions {
+		if m := owner[p.ID]; reads[m][p.Topic] {
+			out[m][p.Topic] = append(out[m][p.Topic], p.ID)
+		}
+	}
+	return out
 }
 
 // retain drops the engines of partitions no longer assigned.

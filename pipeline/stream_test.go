@@ -342,3 +342,65 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 }
+
+// TestStreamFleet runs two members of one group: they share the
+// partition numbers (each gets partition p of every topic), and together
+// catch every attack as replay does. The traffic is produced once both
+// hold their share, so no state moves between them; it is produced live,
+// in one burst to both topics, so a few decisions may differ from replay's
+// where a transaction arrived before the login that preceded it.
+func TestStreamFleet(t *testing.T) {
+	for _, b := range streamtest.Brokers(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			tp := newTopics(t, b)
+			recs, data := trafficRecords(t, tp)
+			want, _ := replayAll(t, data, false)
+			group := "riskd-" + tp.auth
+			m1, m2 := newStream(t, b, tp, group, false), newStream(t, b, tp, group, false)
+			stop1 := runStream(m1)
+			for !m1.Ready() {
+				time.Sleep(10 * time.Millisecond)
+			}
+			stop2 := runStream(m2)
+			// Both hold a generation once the second has joined and the
+			// first has rejoined.
+			deadline := time.Now().Add(time.Minute)
+			for !(m1.Ready() && m2.Ready() && m1.Partitions() > 0 && m2.Partitions() > 0 && m1.Partitions()+m2.Partitions() == 8) {
+				if time.Now().After(deadline) {
+					t.Fatalf("members never shared the partitions: %d and %d", m1.Partitions(), m2.Partitions())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("partition numbers per member (user and address stages): %d and %d", m1.Partitions(), m2.Partitions())
+			streamtest.Produce(t, b, recs)
+			complete, quiet := haveAll(want), streamtest.Quiet(3*time.Second)
+			got := streamtest.Consume(t, b, tp.decisions, 2*time.Minute, func(r []*kgo.Record) bool { return complete(r) || quiet(r) })
+			for _, stop := range []func() (error, time.Duration){stop1, stop2} {
+				if err, _ := stop(); err != nil {
+					t.Error(err)
+				}
+			}
+			byID, _ := decisionIDs(t, got)
+			missing := 0
+			for _, d := range want {
+				if _, ok := byID[d.DecisionID]; !ok {
+					missing++
+					if missing <= 5 {
+						t.Logf("missing %s %s on %v: %s", d.EventID, d.Action, d.Subject, d.Reasons[0].Rule)
+					}
+				}
+			}
+			t.Logf("%d of replay's %d decisions made by the fleet", len(want)-missing, len(want))
+			if missing > len(want)/20 {
+				t.Errorf("%d of %d decisions missing with two members", missing, len(want))
+			}
+			var labels scenario.Labels
+			readJSON(t, "../testdata/scenarios/labels.json", &labels)
+			var all []rules.Decision
+			for _, d := range byID {
+				all = append(all, d)
+			}
+			checkReport(t, scenario.Score(labels, all))
+		})
+	}
+}
