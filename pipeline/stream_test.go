@@ -142,19 +142,38 @@ func decisionIDs(t *testing.T, recs []*kgo.Record) (map[string]rules.Decision, i
 	return out, len(recs)
 }
 
+// seen returns the set of a string field (decision_id, event_id) of the
+// decisions in recs.
+func seen(recs []*kgo.Record, field string) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range recs {
+		var d map[string]any
+		_ = json.Unmarshal(r.Value, &d)
+		if v, ok := d[field].(string); ok {
+			out[v] = true
+		}
+	}
+	return out
+}
+
+// checkCaught scores the decisions against the shipped traffic's labels.
+func checkCaught(t *testing.T, byID map[string]rules.Decision) {
+	t.Helper()
+	var labels scenario.Labels
+	readJSON(t, "../testdata/scenarios/labels.json", &labels)
+	var all []rules.Decision
+	for _, d := range byID {
+		all = append(all, d)
+	}
+	checkReport(t, scenario.Score(labels, all))
+}
+
 func haveAll(want []rules.Decision) func([]*kgo.Record) bool {
 	return func(recs []*kgo.Record) bool {
 		if len(recs) < len(want) {
 			return false
 		}
-		seen := map[string]bool{}
-		for _, r := range recs {
-			var d struct {
-				ID string `json:"decision_id"`
-			}
-			_ = json.Unmarshal(r.Value, &d)
-			seen[d.ID] = true
-		}
+		seen := seen(recs, "decision_id")
 		for _, d := range want {
 			if !seen[d.DecisionID] {
 				return false
@@ -228,13 +247,7 @@ func TestStreamMatchesReplay(t *testing.T) {
 			if len(extra) > len(want)/50 {
 				t.Errorf("%d decisions replay did not make (more than 2%%), e.g. %+v", len(extra), extra[0])
 			}
-			var labels scenario.Labels
-			readJSON(t, "../testdata/scenarios/labels.json", &labels)
-			var all []rules.Decision
-			for _, d := range byID {
-				all = append(all, d)
-			}
-			checkReport(t, scenario.Score(labels, all))
+			checkCaught(t, byID)
 
 			if len(dlq) != len(bad) {
 				t.Fatalf("dead-letter topic holds %d messages, want %d", len(dlq), len(bad))
@@ -308,17 +321,7 @@ func TestStreamStopLosesNothing(t *testing.T) {
 			}
 
 			stop = runStream(newStream(t, b, tp, group, true))
-			events := func(recs []*kgo.Record) map[string]bool {
-				seen := map[string]bool{}
-				for _, r := range recs {
-					var d struct {
-						EventID string `json:"event_id"`
-					}
-					_ = json.Unmarshal(r.Value, &d)
-					seen[d.EventID] = true
-				}
-				return seen
-			}
+			events := func(recs []*kgo.Record) map[string]bool { return seen(recs, "event_id") }
 			got := streamtest.Consume(t, b, tp.decisions, 2*time.Minute, func(r []*kgo.Record) bool { return len(events(r)) >= sum.Accepted })
 			if err, _ := stop(); err != nil {
 				t.Fatalf("second member: Run: %v", err)
@@ -394,13 +397,7 @@ func TestStreamFleet(t *testing.T) {
 			if missing > len(want)/20 {
 				t.Errorf("%d of %d decisions missing with two members", missing, len(want))
 			}
-			var labels scenario.Labels
-			readJSON(t, "../testdata/scenarios/labels.json", &labels)
-			var all []rules.Decision
-			for _, d := range byID {
-				all = append(all, d)
-			}
-			checkReport(t, scenario.Score(labels, all))
+			checkCaught(t, byID)
 		})
 	}
 }
