@@ -73,15 +73,7 @@ func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 		t.Errorf("stream: %v", err)
 	}
 	ctx := context.Background()
-	for _, table := range []string{"risk_features", "risk_decisions"} {
-		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var n, uniq uint64
-	if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+db+".risk_features").Scan(&n, &uniq); err != nil {
-		t.Fatal(err)
-	}
+	n, uniq := chtest.Optimize(t, conn, db)
 	if n != uint64(sum.Accepted) || uniq != n {
 		t.Errorf("risk_features after OPTIMIZE FINAL: %d rows, %d event ids; want %d", n, uniq, sum.Accepted)
 	}

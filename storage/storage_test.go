@@ -46,15 +46,7 @@ func TestClickHouseTables(t *testing.T) {
 	fx := chtest.NewFixture(t, "../")
 	fx.Store(t, conn, db) // and again, as a redelivery would
 	fx.Store(t, conn, db)
-	for _, tbl := range []string{"risk_features", "risk_decisions"} {
-		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+tbl+" FINAL"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var n, uniq uint64
-	if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+db+".risk_features").Scan(&n, &uniq); err != nil {
-		t.Fatal(err)
-	}
+	n, uniq := chtest.Optimize(t, conn, db)
 	if n != uint64(fx.Events) || uniq != uint64(fx.Events) {
 		t.Errorf("risk_features: %d rows, %d event ids after OPTIMIZE FINAL; want %d", n, uniq, fx.Events)
 	}

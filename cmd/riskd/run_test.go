@@ -170,15 +170,7 @@ func TestRunCommand(t *testing.T) {
 				return
 			}
 			ctx := t.Context()
-			for _, table := range []string{"risk_features", "risk_decisions"} {
-				if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var rows, ids uint64
-			if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+db+".risk_features FINAL").Scan(&rows, &ids); err != nil {
-				t.Fatal(err)
-			}
+			rows, ids := chtest.Optimize(t, conn, db)
 			t.Logf("risk_features: %d rows, %d event ids, %d events", rows, ids, len(recs))
 			if rows != uint64(len(recs)) || ids != rows {
 				t.Errorf("risk_features holds %d rows and %d ids for %d events", rows, ids, len(recs))

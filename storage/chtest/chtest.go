@@ -161,3 +161,19 @@ func (fx Fixture) Store(t testing.TB, conn driver.Conn, db string) {
 		}
 	}
 }
+
+// Optimize merges both tables of db (OPTIMIZE TABLE ... FINAL) and returns
+// the rows and distinct event ids of risk_features afterwards.
+func Optimize(t testing.TB, conn driver.Conn, db string) (rows, events uint64) {
+	t.Helper()
+	ctx := context.Background()
+	for _, table := range []string{storage.FeaturesTable, storage.DecisionsTable} {
+		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+db+"."+storage.FeaturesTable).Scan(&rows, &events); err != nil {
+		t.Fatal(err)
+	}
+	return rows, events
+}
