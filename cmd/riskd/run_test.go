@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -93,14 +94,25 @@ func TestRunCommand(t *testing.T) {
 			}
 			cmd, stderr := riskd(t, args...)
 			logs := make(chan map[string]any, 1000)
+			// riskd's own log, shown when the test fails.
+			var mu sync.Mutex
+			var lines []string
+			t.Cleanup(func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if t.Failed() {
+					t.Logf("riskd run's log:\n%s", strings.Join(lines, "\n"))
+				}
+			})
 			go func() {
 				sc := bufio.NewScanner(stderr)
 				for sc.Scan() {
+					mu.Lock()
+					lines = append(lines, sc.Text())
+					mu.Unlock()
 					var m map[string]any
 					if json.Unmarshal(sc.Bytes(), &m) == nil {
 						logs <- m
-					} else {
-						t.Logf("stderr: %s", sc.Text())
 					}
 				}
 				close(logs)
