@@ -112,7 +112,10 @@ func TestRunCommand(t *testing.T) {
 					mu.Unlock()
 					var m map[string]any
 					if json.Unmarshal(sc.Bytes(), &m) == nil {
-						logs <- m
+						select {
+						case logs <- m:
+						default: // never block riskd on its stderr
+						}
 					}
 				}
 				close(logs)
