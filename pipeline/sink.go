@@ -174,6 +174,7 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 		draining = true
 		base, stopDrain = context.WithTimeout(context.Background(), c.DrainTimeout)
 		ends = endOffsets(base, client, topics)
+		c.Log.Info().Int("partitions", len(ends)).Int("pending", len(pending)).Msg("sink: draining to the end of its topics")
 	}
 	for {
 		if !draining && ctx.Err() != nil {
@@ -196,6 +197,7 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 			startDrain()
 			continue
 		case draining && err != nil && caughtUp(base, client, c.Group, ends, consumed):
+			c.Log.Info().Int("pending", len(pending)).Msg("sink: caught up (offsets committed by the group), last insert")
 			return flushOrKeep(base, flush)
 		case draining && err != nil:
 			continue
@@ -225,6 +227,7 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 		}
 		c.Metrics.Pending.Set(float64(len(pending)))
 		if draining && caughtUpLocal(ends, consumed) {
+			c.Log.Info().Int("pending", len(pending)).Msg("sink: caught up, last insert")
 			return flushOrKeep(base, flush)
 		}
 		if len(pending) >= c.MaxRows {
@@ -240,21 +243,38 @@ type topicPartition struct {
 	partition int
 }
 
-// endOffsets returns the end offset of every partition of topics.
+// endOffsets returns the end offset of every partition of topics, trying
+// again while some partition has no answer (nil when none comes before ctx
+// ends).
 func endOffsets(ctx context.Context, client *kafka.Client, topics []string) map[topicPartition]int64 {
+	for ctx.Err() == nil {
+		if out, ok := tryEndOffsets(ctx, client, topics); ok {
+			return out
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func tryEndOffsets(ctx context.Context, client *kafka.Client, topics []string) (map[topicPartition]int64, bool) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	req := map[string][]kafka.OffsetRequest{}
+	n := 0
 	for _, t := range meta.Topics {
 		for _, p := range t.Partitions {
 			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
+			n++
 		}
 	}
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	out := map[topicPartition]int64{}
 	for t, ps := range resp.Topics {
@@ -264,7 +284,7 @@ func endOffsets(ctx context.Context, client *kafka.Client, topics []string) map[
 			}
 		}
 	}
-	return out
+	return out, n > 0 && len(out) == n
 }
 
 // caughtUp reports whether every partition in ends has been read to its end
