@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -144,6 +145,13 @@ func TestRunCommand(t *testing.T) {
 				return seen == len(want)
 			})
 			t.Logf("%s: %d decisions on the topic, %d from replay", b.Name, len(got), len(want))
+			// Every event decided, not only the last decision out: SIGTERM
+			// leaves unread events for the next start, with no row yet.
+			for deadline := time.Now().Add(time.Minute); eventsDecided(get(t, addr+"/metrics"), n[0], n[1]) < len(recs); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("riskd decided %d of %d events", eventsDecided(get(t, addr+"/metrics"), n[0], n[1]), len(recs))
+				}
+			}
 			body := get(t, addr+"/metrics")
 			for _, m := range []string{"riskd_events_total{topic=", "riskd_decisions_total{action=\"lockout\"", "riskd_decision_ingest_latency_seconds_bucket", "riskd_consumer_lag_messages"} {
 				if !strings.Contains(body, m) {
@@ -214,6 +222,23 @@ func TestRunCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// eventsDecided sums riskd_events_total of the given input topics in a
+// /metrics page.
+func eventsDecided(metrics string, topics ...string) int {
+	total := 0
+	for _, line := range strings.Split(metrics, "\n") {
+		for _, topic := range topics {
+			if strings.HasPrefix(line, `riskd_events_total{topic="`+topic+`"`) {
+				var v float64
+				if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+					total += int(v)
+				}
+			}
+		}
+	}
+	return total
 }
 
 func decisionID(line string) string {
