@@ -40,13 +40,7 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	if *city == "" {
-		log.Warn().Msg("no --geoip-city: locations are unknown, so impossible_travel and location checks abstain")
-	}
-	db, warns := geoip.Open(*city, *asn)
-	for _, w := range warns {
-		log.Warn().Err(w).Msg("geoip")
-	}
+	db := openGeoIP(*city, *asn, log)
 	defer db.Close()
 
 	in := stdin
@@ -112,6 +106,19 @@ func displayName(events string) string {
 		return "stdin"
 	}
 	return events
+}
+
+// openGeoIP opens the GeoIP databases, logging what is missing: a missing
+// database is a warning, never fatal.
+func openGeoIP(city, asn string, log zerolog.Logger) *geoip.DB {
+	if city == "" {
+		log.Warn().Msg("no --geoip-city: locations are unknown, so impossible_travel and location checks abstain")
+	}
+	db, warns := geoip.Open(city, asn)
+	for _, w := range warns {
+		log.Warn().Err(w).Msg("geoip")
+	}
+	return db
 }
 
 // loadRules loads dir, or the shipped pack when dir is empty.

@@ -20,7 +20,6 @@ import (
 
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/pipeline"
-	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/storage"
 )
 
@@ -188,13 +187,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
-	if f.geoCity == "" {
-		log.Warn().Msg("no --geoip-city: locations are unknown, so impossible_travel and location checks abstain")
-	}
-	db, warns := geoip.Open(f.geoCity, f.geoASN)
-	for _, w := range warns {
-		log.Warn().Err(w).Msg("geoip")
-	}
+	db := openGeoIP(f.geoCity, f.geoASN, log)
 	defer db.Close()
 	cfg.GeoIP = db
 	if f.geoCity != "" || f.geoASN != "" {
