@@ -117,7 +117,7 @@ func BenchmarkRules(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		k := i % len(evs)
-		out, _ = e.Evaluate(set, rules.UserStage, &evs[k], &feats[k], false, now, out[:0])
+		out = e.Evaluate(set, rules.UserStage, &evs[k], &feats[k], false, now, out[:0])
 		i++
 	}
 }

@@ -56,7 +56,7 @@ func novelty(st *UserState, s *step, f *NoveltyFeatures) {
 		f.Fired = true
 		var what []string
 		if f.DeviceNew {
-			what = append(what, fmt.Sprintf("device %q", ev.DeviceID))
+			what = append(what, fmt.Sprintf("device %q", event.Short(ev.DeviceID)))
 		}
 		if f.CountryNew {
 			what = append(what, "country "+ev.Geo.Country)
@@ -89,12 +89,12 @@ func integrity(ev *event.Event, f *IntegrityFeatures) {
 }
 
 func platform(ev *event.Event) string {
-	p := ev.App.Platform
+	p := event.Short(ev.App.Platform)
 	if p == "" {
 		p = "unknown platform"
 	}
 	if ev.App.Version != "" {
-		p += " " + ev.App.Version
+		p += " " + event.Short(ev.App.Version)
 	}
 	return p
 }

@@ -55,17 +55,30 @@ func (s *Store[V]) expire(now int64) {
 	}
 }
 
-// clock is a stage's stream time: the newest event time seen, which a single
-// far-future event cannot drag forward. An event more than maxFuture ahead
-// counts as a jump candidate; jumpConfirm candidates in a row (a real gap in
-// the stream, as in a replayed file) move the clock.
+// clock is a stage's stream time: the newest event time seen, which the
+// stage's store expires idle keys against. An attacker chooses the
+// timestamps of some events, so no event can drag the clock far ahead on
+// its own: an event more than maxFuture ahead is a jump candidate, flagged
+// future, and the clock moves to it only after jumpConfirm such candidates
+// in a row with no event in between at the clock's time. That is a real gap
+// in the stream (a quiet night, a replayed file with a hole), after which
+// every event is ahead; a burst of forged future events in the middle of
+// live traffic is interrupted by the traffic and never confirms. While a
+// jump waits for confirmation the clock lags, which only delays expiry.
+// Events ahead of the wall clock are refused before they get here (see
+// pipeline's admission), so even a confirmed jump cannot pass real time by
+// more than the allowed skew.
 type clock struct {
 	now        int64
 	maxFuture  int64
 	candidates int
 }
 
-const jumpConfirm = 16
+// jumpConfirm is how many consecutive far-ahead events move the clock. It
+// is larger than any burst one client can slip between two events of real
+// traffic on a busy partition, and small next to the events after a real
+// gap; the cost of a lagging clock is only later expiry.
+const jumpConfirm = 4096
 
 // observe advances the clock with an event at ts and reports whether the
 // event is far in the future.
@@ -90,3 +103,6 @@ func (c *clock) observe(ts int64) (future bool) {
 	}
 	return true
 }
+
+// Now returns the stream time, Unix ms; 0 before the first event.
+func (c *clock) Now() int64 { return c.now }

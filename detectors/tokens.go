@@ -134,13 +134,13 @@ func (st *UserState) family(id string, s *step, cfg *TokenConfig) (fam *FamilyEn
 func tokenSummary(ev *event.Event, f *TokenFeatures) string {
 	var why []string
 	if f.RefreshReuse {
-		why = append(why, fmt.Sprintf("refresh token presented a second time: family %s revoked", f.FamilyID))
+		why = append(why, fmt.Sprintf("refresh token presented a second time: family %s revoked", event.Short(f.FamilyID)))
 	}
 	if f.FamilyRevoked && !f.RefreshReuse {
-		why = append(why, fmt.Sprintf("refresh from family %s, revoked after reuse", f.FamilyID))
+		why = append(why, fmt.Sprintf("refresh from family %s, revoked after reuse", event.Short(f.FamilyID)))
 	}
 	if f.DeviceMismatch {
-		why = append(why, fmt.Sprintf("device %q is not the bound device %q", ev.DeviceID, f.BoundDevice))
+		why = append(why, fmt.Sprintf("device %q is not the bound device %q", event.Short(ev.DeviceID), event.Short(f.BoundDevice)))
 	}
 	if f.AfterLogout {
 		why = append(why, "used after logout")

@@ -69,5 +69,9 @@ func (u *Users) Process(ev *event.Event, f *Features) {
 	logins(st, &s, &f.Logins)
 
 	st.First = min(st.First, ts)
-	st.Last = max64(st.Last, ts)
+	if !f.Stream.Future {
+		// A forged far-future event must not make the user's real events
+		// look late, nor keep an idle user from expiring.
+		st.Last = max64(st.Last, ts)
+	}
 }

@@ -89,13 +89,9 @@ func Backtest(ctx context.Context, c BacktestConfig) (*BacktestReport, error) {
 	var out []rules.Decision
 	at := time.Now()
 	n, err := storage.ReadEvents(ctx, c.Conn, c.DB, c.From, c.To, func(se *storage.StoredEvent) error {
-		var err error
-		out, err = eval.Evaluate(c.Rules, rules.UserStage, &se.Event, &se.Features, false, at, out[:0])
-		if err == nil && se.Stage == 1 {
-			out, err = eval.Evaluate(c.Rules, rules.IPStage, &se.Event, &se.Features, false, at, out)
-		}
-		if err != nil {
-			return err
+		out = eval.Evaluate(c.Rules, rules.UserStage, &se.Event, &se.Features, false, at, out[:0])
+		if se.Stage == 1 {
+			out = eval.Evaluate(c.Rules, rules.IPStage, &se.Event, &se.Features, false, at, out)
 		}
 		for _, d := range out {
 			now[key{d.EventID, string(d.Subject.Kind), d.Subject.ID}] = d

@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/riskd/riskd/detectors"
@@ -24,7 +25,13 @@ type Engine struct {
 	eval    rules.Evaluator
 	emitAll bool
 	feats   detectors.Features
+	// maxFuture is how far ahead of the wall clock an event may be dated.
+	maxFuture time.Duration
 }
+
+// ReasonFutureTS is the rejection reason of an event dated further ahead
+// of the wall clock than the detectors' state.max_future allows.
+const ReasonFutureTS = "future_ts"
 
 // Option configures an Engine.
 type Option func(*Engine)
@@ -38,6 +45,13 @@ func WithGeoCache(db *geoip.DB, size int) Option {
 	return func(e *Engine) { e.geo = geoip.NewCache(db, size) }
 }
 
+// WithRuleErrors sets the function told of every rule that failed on an
+// event; the rule is skipped for that event and the others decide (see
+// rules.Evaluator). It runs on the engine's goroutine.
+func WithRuleErrors(f func(r *rules.Rule, ev *event.Event, err error)) Option {
+	return func(e *Engine) { e.eval.OnError = f }
+}
+
 // NewEngine returns an engine deciding with set, whose detector parameters
 // size the state.
 func NewEngine(set *rules.Set, opts ...Option) *Engine {
@@ -46,6 +60,8 @@ func NewEngine(set *rules.Set, opts ...Option) *Engine {
 		users: detectors.NewUsers(set.Detectors),
 		ips:   detectors.NewIPs(set.Detectors),
 		geo:   geoip.NewCache(nil, 1),
+
+		maxFuture: time.Duration(set.Detectors.State.MaxFuture),
 	}
 	for _, o := range opts {
 		o(e)
@@ -54,8 +70,10 @@ func NewEngine(set *rules.Set, opts ...Option) *Engine {
 }
 
 // Decide enriches ev, runs the user stage and, for login attempts with an
-// address, the address stage, and appends the decisions to out. now stamps
-// decided_at and nothing else. The features of the event stay readable
+// address, the address stage, and appends the decisions to out. now is the
+// wall clock: it stamps decided_at and bounds how far ahead an event may be
+// dated (see Admit); nothing else reads it. The error, when not nil, is an
+// *event.Error rejecting the event, which then changed nothing. The features of the event stay readable
 // through Features until the next call. Replay calls it; the streaming
 // workers call its two halves, DecideUser and DecideIP, on either side of
 // the repartition topic.
@@ -64,13 +82,16 @@ func (e *Engine) Decide(ev *event.Event, now time.Time, out []rules.Decision) ([
 	if err != nil || !toIP {
 		return out, err
 	}
-	return e.DecideIP(ev, &e.feats, now, out)
+	return e.DecideIP(ev, &e.feats, now, out), nil
 }
 
-// DecideUser enriches ev, runs the user stage and its rules, and appends the
-// decisions to out. toIP reports that the event goes on to the address stage
-// with the features now in Features.
+// DecideUser admits ev (see Admit), enriches it, runs the user stage and its
+// rules, and appends the decisions to out. toIP reports that the event goes
+// on to the address stage with the features now in Features.
 func (e *Engine) DecideUser(ev *event.Event, now time.Time, out []rules.Decision) (_ []rules.Decision, toIP bool, err error) {
+	if err := e.Admit(ev, now); err != nil {
+		return out, false, err
+	}
 	ev.Geo = e.geo.Lookup(ev.IP)
 	e.feats = detectors.Features{}
 	e.users.Process(ev, &e.feats)
@@ -79,14 +100,28 @@ func (e *Engine) DecideUser(ev *event.Event, now time.Time, out []rules.Decision
 		// state that includes the event itself would differ.
 		return out, false, nil
 	}
-	out, err = e.eval.Evaluate(e.set, rules.UserStage, ev, &e.feats, e.emitAll, now, out)
-	return out, err == nil && detectors.Wants(ev), err
+	out = e.eval.Evaluate(e.set, rules.UserStage, ev, &e.feats, e.emitAll, now, out)
+	return out, detectors.Wants(ev), nil
+}
+
+// Admit refuses an event dated more than state.max_future ahead of now, the
+// wall clock. Such a timestamp is forged or broken: it would make the
+// user's real events look late, and a run of them could move the stream
+// clock past every idle key's TTL. Event time is otherwise all the engine
+// reads (events from the past are decided as they were); this bound is the
+// one place the wall clock limits it, in replay as in run.
+func (e *Engine) Admit(ev *event.Event, now time.Time) error {
+	if ahead := ev.TS.Sub(now); ahead > e.maxFuture {
+		return &event.Error{Reason: ReasonFutureTS, Field: "ts",
+			Problem: fmt.Sprintf("%s is %s ahead of this host's clock (state.max_future %s)", ev.TS.Format(time.RFC3339), ahead.Round(time.Second), e.maxFuture)}
+	}
+	return nil
 }
 
 // DecideIP runs the address stage on ev, whose user-stage features are
 // userFeats, and appends the address rules' decisions to out. ev.Geo is
 // looked up again when empty, from this engine's cache.
-func (e *Engine) DecideIP(ev *event.Event, userFeats *detectors.Features, now time.Time, out []rules.Decision) ([]rules.Decision, error) {
+func (e *Engine) DecideIP(ev *event.Event, userFeats *detectors.Features, now time.Time, out []rules.Decision) []rules.Decision {
 	if ev.Geo == (event.Geo{}) {
 		ev.Geo = e.geo.Lookup(ev.IP)
 	}

@@ -543,22 +543,28 @@ func (w *worker) handle(it item) {
 	}
 	b.times = append(b.times, it.ev.TS.UnixMilli(), it.msg.Time.UnixMilli())
 	now := c.Now()
-	var err error
 	if w.stage == rules.IPStage {
-		w.out, err = w.engine.DecideIP(&it.ev, it.feats, now, w.out[:0])
+		w.out = w.engine.DecideIP(&it.ev, it.feats, now, w.out[:0])
 		c.Metrics.observeSignals(w.engine.Features(), true)
-		if err == nil {
-			w.features(storage.StageIP, it.obs.Event, &it.ev, it.ev.UserID)
-		}
+		w.features(storage.StageIP, it.obs.Event, &it.ev, it.ev.UserID)
 	} else {
 		var toIP bool
+		var err error
 		w.out, toIP, err = w.engine.DecideUser(&it.ev, now, w.out[:0])
+		if err != nil {
+			// Refused by admission (a forged timestamp): it changed no
+			// state and goes to the dead-letter topic with the reason.
+			c.Metrics.Rejected.WithLabelValues(event.ReasonOf(err)).Inc()
+			it.err = err
+			b.msgs = append(b.msgs, w.deadLetter(&it))
+			return
+		}
 		f := w.engine.Features()
 		if f.Stream.Duplicate {
 			c.Metrics.Duplicates.Inc()
 		}
 		c.Metrics.observeSignals(f, false)
-		if err == nil && !f.Stream.Duplicate {
+		if !f.Stream.Duplicate {
 			w.features(storage.StageUser, it.msg.Value, &it.ev, it.ev.UserID)
 		}
 		if toIP {
@@ -568,14 +574,6 @@ func (w *worker) handle(it item) {
 				Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
 			b.msgs = append(b.msgs, kafka.Message{Topic: c.IPTopic, Key: []byte(it.ev.IP.String()), Value: v})
 		}
-	}
-	if err != nil {
-		// A rule expression failed at run time: the event is kept, with
-		// the reason, rather than half-decided.
-		c.Log.Error().Err(err).Str("event_id", it.ev.ID).Msg("rule evaluation failed")
-		it.err = &event.Error{Reason: "rule_error", Problem: err.Error()}
-		b.msgs = append(b.msgs, w.deadLetter(&it))
-		return
 	}
 	c.Metrics.observeDecisions(w.out)
 	for i := range w.out {

@@ -65,7 +65,15 @@ type Set struct {
 }
 
 // Evaluator runs a Set's rules on events. One per worker.
+//
+// OnError, when set, hears of every rule that failed on an event (a run-time
+// error of its expression, such as a conversion of a string that is not a
+// number). Such a rule is skipped for that event and every other rule still
+// decides: a rule that cannot be evaluated must not take the other rules'
+// lockouts with it (fail safe, not fail open).
 type Evaluator struct {
+	OnError func(r *Rule, ev *event.Event, err error)
+
 	vm    vm.VM
 	fired []*Rule
 }
@@ -74,8 +82,9 @@ type Evaluator struct {
 // features f: one per subject that a rule fired for, with the strongest
 // enforced action, the combined score and every fired rule as a reason.
 // With emitAll, the user stage also emits an allow decision for the user
-// when no rule fired for them. now stamps decided_at only.
-func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detectors.Features, emitAll bool, now time.Time, out []Decision) ([]Decision, error) {
+// when no rule fired for them. now stamps decided_at only. A rule whose
+// expression fails is skipped and reported to OnError.
+func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detectors.Features, emitAll bool, now time.Time, out []Decision) []Decision {
 	env := NewEnv(ev, f)
 	e.fired = e.fired[:0]
 	for _, r := range set.Rules {
@@ -84,7 +93,10 @@ func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detector
 		}
 		res, err := e.vm.Run(r.program, &env)
 		if err != nil {
-			return out, fmt.Errorf("rule %s (%s:%d): %w", r.ID, r.File, r.Line, err)
+			if e.OnError != nil {
+				e.OnError(r, ev, fmt.Errorf("rule %s (%s:%d): %w", r.ID, r.File, r.Line, err))
+			}
+			continue
 		}
 		if res == true {
 			if _, ok := subjectID(r.Subject, ev); ok {
@@ -109,7 +121,7 @@ func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detector
 	if emitAll && stage == UserStage && !slices.ContainsFunc(out[start:], func(d Decision) bool { return d.Subject.Kind == SubjectUser }) {
 		out = append(out, combine(set, stage, ev, f, Subject{SubjectUser, ev.UserID}, nil, now))
 	}
-	return out, nil
+	return out
 }
 
 // subjectID is the id a decision about kind carries for ev. For a token

@@ -157,7 +157,7 @@ func TestEvaluateCombinesPerSubject(t *testing.T) {
 	f.Token.Fired, f.Token.Summary, f.Token.DeviceMismatch = true, "token_use: device mismatch", true
 	f.Integrity.Fired, f.Integrity.Rooted = true, true
 	var e Evaluator
-	ds, err := e.Evaluate(set, UserStage, ev, f, false, ts, nil)
+	ds := e.Evaluate(set, UserStage, ev, f, false, ts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestEvaluateCombinesPerSubject(t *testing.T) {
 	if tok.Subject != (Subject{SubjectToken, "tok"}) || tok.Action != Lockout || tok.Reasons[0].Summary != "token_use: device mismatch" {
 		t.Errorf("token decision %+v", tok)
 	}
-	again, _ := e.Evaluate(set, UserStage, ev, f, false, ts.Add(time.Hour), nil)
+	again := e.Evaluate(set, UserStage, ev, f, false, ts.Add(time.Hour), nil)
 	if again[0].DecisionID != u.DecisionID || again[1].DecisionID != tok.DecisionID {
 		t.Errorf("decision ids are not deterministic")
 	}
@@ -182,13 +182,13 @@ func TestEvaluateCombinesPerSubject(t *testing.T) {
 	t.Run("shadow rule asking for more makes a shadow decision", func(t *testing.T) {
 		f := &detectors.Features{}
 		f.Integrity.Fired, f.Integrity.Hooked = true, true
-		ds, _ := e.Evaluate(set, UserStage, ev, f, false, ts, nil)
+		ds := e.Evaluate(set, UserStage, ev, f, false, ts, nil)
 		if len(ds) != 1 || ds[0].Mode != Shadow || ds[0].Action != Lockout || len(ds[0].Reasons) != 2 {
 			t.Errorf("got %+v", ds)
 		}
 	})
 	t.Run("emit all gives an allow decision", func(t *testing.T) {
-		ds, _ := e.Evaluate(set, UserStage, ev, &detectors.Features{}, true, ts, nil)
+		ds := e.Evaluate(set, UserStage, ev, &detectors.Features{}, true, ts, nil)
 		if len(ds) != 1 || ds[0].Action != Allow || !ds[0].ExpiresAt.Equal(ts) {
 			t.Errorf("got %+v", ds)
 		}
