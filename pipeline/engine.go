@@ -27,6 +27,10 @@ type Engine struct {
 	feats   detectors.Features
 	// maxFuture is how far ahead of the wall clock an event may be dated.
 	maxFuture time.Duration
+	// ruleErrors counts the events each rule failed on (a bounded map: the
+	// set's rule ids); onRuleError is WithRuleErrors' function.
+	ruleErrors  map[string]uint64
+	onRuleError func(r *rules.Rule, ev *event.Event, err error)
 }
 
 // ReasonFutureTS is the rejection reason of an event dated further ahead
@@ -49,7 +53,7 @@ func WithGeoCache(db *geoip.DB, size int) Option {
 // event; the rule is skipped for that event and the others decide (see
 // rules.Evaluator). It runs on the engine's goroutine.
 func WithRuleErrors(f func(r *rules.Rule, ev *event.Event, err error)) Option {
-	return func(e *Engine) { e.eval.OnError = f }
+	return func(e *Engine) { e.onRuleError = f }
 }
 
 // NewEngine returns an engine deciding with set, whose detector parameters
@@ -66,8 +70,24 @@ func NewEngine(set *rules.Set, opts ...Option) *Engine {
 	for _, o := range opts {
 		o(e)
 	}
+	e.eval.OnError = e.ruleFailed
 	return e
 }
+
+func (e *Engine) ruleFailed(r *rules.Rule, ev *event.Event, err error) {
+	if e.ruleErrors == nil {
+		e.ruleErrors = map[string]uint64{}
+	}
+	e.ruleErrors[r.ID]++
+	if e.onRuleError != nil {
+		e.onRuleError(r, ev, err)
+	}
+}
+
+// RuleErrors returns how many events each rule failed on (skipped for),
+// by rule id; nil when none did. The map is the engine's: read it on the
+// engine's goroutine.
+func (e *Engine) RuleErrors() map[string]uint64 { return e.ruleErrors }
 
 // Decide enriches ev, runs the user stage and, for login attempts with an
 // address, the address stage, and appends the decisions to out. now is the

@@ -25,6 +25,10 @@ type Summary struct {
 	Modes      map[string]int // decisions by mode
 	Decisions  int
 	Elapsed    time.Duration
+	// RuleErrors counts, by rule id, the events a rule failed on and was
+	// skipped for; State is the engine's state at the end.
+	RuleErrors map[string]uint64
+	State      StateStats
 }
 
 // String is the summary printed on stderr.
@@ -51,6 +55,20 @@ func (s Summary) String() string {
 	}
 	if s.Elapsed > 0 && s.Events > 0 {
 		fmt.Fprintf(&b, " in %s, %.0f events/s", s.Elapsed.Round(time.Millisecond), float64(s.Events)/s.Elapsed.Seconds())
+	}
+	st := s.State
+	fmt.Fprintf(&b, "\nreplay: state of %d users and %d addresses; evicted (caps full) %d users, %d addresses; expired %d users, %d addresses",
+		st.Users, st.IPs, st.UserEvictions, st.IPEvictions, st.UserExpirations, st.IPExpirations)
+	if len(s.RuleErrors) > 0 {
+		ids := make([]string, 0, len(s.RuleErrors))
+		for id := range s.RuleErrors {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		b.WriteString("\nreplay: rules skipped on events where they failed (check them with riskd rules check):")
+		for _, id := range ids {
+			fmt.Fprintf(&b, " %s %d", id, s.RuleErrors[id])
+		}
 	}
 	return b.String()
 }
@@ -137,6 +155,7 @@ func Replay(ctx context.Context, c ReplayConfig) (Summary, error) {
 		}
 	}
 	s.Elapsed = time.Since(start)
+	s.State, s.RuleErrors = c.Engine.Stats(), c.Engine.RuleErrors()
 	return s, nil
 }
 

@@ -36,6 +36,7 @@ Run 'riskd COMMAND -h' for the flags of a command.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ignoreHangup(newLogger(os.Stderr))
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -90,6 +91,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "riskd: %s\n", err)
 		return 1
 	}
+}
+
+// ignoreHangup keeps SIGHUP from killing riskd undrained (its default
+// action): operators send it to reload, as to Prometheus. Rules do not
+// reload yet, so it says so instead.
+func ignoreHangup(log zerolog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			log.Warn().Msg("SIGHUP received: rule reload is not supported yet; restart riskd to load changed rules (nothing was stopped)")
+		}
+	}()
 }
 
 type usageError string

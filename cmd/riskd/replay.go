@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/riskd/riskd/alerting"
+	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/pipeline/scenario"
@@ -70,7 +71,8 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return sink.Write(ds)
 		}
 	}
-	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 100_000), pipeline.WithEmitAll(*emit == "all"))
+	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 100_000), pipeline.WithEmitAll(*emit == "all"),
+		pipeline.WithRuleErrors(firstRuleErrors(stderr)))
 	cfg := pipeline.ReplayConfig{
 		Engine: eng,
 		Input:  in,
@@ -96,9 +98,21 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *labels != "" && err == nil {
 		err = printScore(stderr, *labels, all)
 	}
-	st := eng.Stats()
-	log.Debug().Int("users", st.Users).Int("ips", st.IPs).Uint64("user_evictions", st.UserEvictions).Msg("state")
 	return err
+}
+
+// firstRuleErrors reports the first event each rule failed on; the rule is
+// skipped for that event (the other rules decide) and the summary counts
+// the rest.
+func firstRuleErrors(stderr io.Writer) func(*rules.Rule, *event.Event, error) {
+	told := map[string]bool{}
+	return func(r *rules.Rule, ev *event.Event, err error) {
+		if told[r.ID] {
+			return
+		}
+		told[r.ID] = true
+		fmt.Fprintf(stderr, "replay: event %s: %v (rule skipped; later failures of this rule are counted in the summary)\n", ev.ID, err)
+	}
 }
 
 func displayName(events string) string {
