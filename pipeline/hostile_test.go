@@ -1,0 +1,99 @@
+package pipeline_test
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/riskd/riskd/pipeline/scenario"
+	"github.com/riskd/riskd/rules"
+)
+
+// TestHostileInputChangesNothingForOthers mixes hostile events into the
+// middle of the shipped traffic, in one block where a forged clock jump
+// would do the most harm: 1,000 failed logins dated in the year 2100 and
+// 1,000 dated 45 days ahead of the stream (behind the wall clock, so only
+// the stream clock stands in their way), each from its own account, a
+// token used with 400 KB device ids, a 10 MB event, ids that are not UTF-8
+// and years 0000 and 9999. Every decision about the traffic's own users
+// must be exactly what the clean traffic gets, every attack is still
+// caught, and the huge ids are tracked without growing the decision.
+func TestHostileInputChangesNothingForOthers(t *testing.T) {
+	traffic, err := os.ReadFile("../testdata/scenarios/traffic.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels scenario.Labels
+	lb, _ := os.ReadFile("../testdata/scenarios/labels.json")
+	if err := json.Unmarshal(lb, &labels); err != nil {
+		t.Fatal(err)
+	}
+	mixed, err := scenario.Hostile(traffic, scenario.DefaultHostile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, _ := replayAll(t, traffic, true)
+	got, sum := replayAll(quiet{t}, mixed, true)
+	t.Logf("%s", sum)
+
+	want := map[string]string{}
+	for _, d := range clean {
+		want[d.DecisionID] = decisionKey(t, d)
+	}
+	seen := 0
+	var bigID []rules.Decision
+	for _, d := range got {
+		if strings.HasPrefix(d.UserID, scenario.HostilePrefix) {
+			if strings.HasPrefix(d.UserID, scenario.HostilePrefix+"bigid") {
+				bigID = append(bigID, d)
+			}
+			continue
+		}
+		seen++
+		if w, ok := want[d.DecisionID]; !ok {
+			t.Errorf("decision on %s (event %s) that the clean traffic does not get: %s", d.Subject, d.EventID, decisionKey(t, d))
+		} else if g := decisionKey(t, d); g != w {
+			t.Errorf("decision on event %s changed:\n got %s\nwant %s", d.EventID, g, w)
+		}
+	}
+	if seen != len(clean) {
+		t.Errorf("%d decisions about the traffic's users, want the clean traffic's %d", seen, len(clean))
+	}
+	checkReport(t, scenario.Score(labels, got))
+
+	// The 1,000 from 2100 and the one from 9999, a valid year but not a
+	// time that has come.
+	if n := sum.Rejections["future_ts"]; n != 1001 {
+		t.Errorf("%d events refused as future_ts, want the 1000 dated 2100 and the one from 9999", n)
+	}
+	replay := false
+	for _, d := range bigID {
+		b, _ := json.Marshal(d)
+		if len(b) > 4096 {
+			t.Errorf("decision on 400 KB ids is %d bytes: ids are not bounded", len(b))
+		}
+		for _, r := range d.Reasons {
+			replay = replay || r.Detector == "token_replay"
+		}
+	}
+	if !replay {
+		t.Errorf("a token used from another (huge) device id was not caught as token_replay: %d decisions", len(bigID))
+	}
+}
+
+// decisionKey is what must not change: everything but decided_at.
+func decisionKey(t *testing.T, d rules.Decision) string {
+	t.Helper()
+	d.DecidedAt = d.TS
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// quiet drops replayAll's log line per rejected event: 2,000 of them here.
+type quiet struct{ *testing.T }
+
+func (quiet) Logf(string, ...any) {}
