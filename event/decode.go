@@ -2,13 +2,16 @@ package event
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
-	"strconv"
+	"io"
+	"reflect"
 	"strings"
-	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Rejection reasons, the label values of the rejection metric and the
@@ -21,7 +24,13 @@ const (
 	ReasonBadIP        = "bad_ip"
 	ReasonBadAmount    = "bad_amount"
 	ReasonBadValue     = "bad_value"
+	ReasonTooLarge     = "too_large"
 )
+
+// MaxEventBytes is the largest message Decode parses; a larger one is
+// rejected with ReasonTooLarge before any parsing. A real event is well
+// under 2 KiB; this is a transport limit, outside the JSON Schema.
+const MaxEventBytes = 64 << 10
 
 // Error is why an event was rejected: a machine-readable Reason, the Field at
 // fault (empty for the whole message) and a human Problem.
@@ -53,169 +62,209 @@ func ReasonOf(err error) string {
 	return ReasonBadValue
 }
 
-type wireTxn struct {
-	Amount        json.RawMessage `json:"amount"`
-	Currency      string          `json:"currency"`
-	BeneficiaryID string          `json:"beneficiary_id"`
-	Kind          string          `json:"kind"`
-}
-
+// wire is the event as sent. Strings that are null or absent stay "", which
+// every rule below reads as "not given"; nested objects that are null or
+// absent stay zero.
 type wire struct {
-	EventID       *string  `json:"event_id"`
-	Type          *string  `json:"type"`
-	TS            *string  `json:"ts"`
-	UserID        *string  `json:"user_id"`
+	EventID       string   `json:"event_id"`
+	Type          string   `json:"type"`
+	TS            string   `json:"ts"`
+	UserID        string   `json:"user_id"`
 	Outcome       string   `json:"outcome"`
 	FailureReason string   `json:"failure_reason"`
 	IP            string   `json:"ip"`
 	DeviceID      string   `json:"device_id"`
 	SessionID     string   `json:"session_id"`
 	TokenID       string   `json:"token_id"`
-	Refresh       *Refresh `json:"refresh"`
+	Refresh       Refresh  `json:"refresh"`
 	UserAgent     string   `json:"user_agent"`
-	App           *App     `json:"app"`
+	App           App      `json:"app"`
 	Txn           *wireTxn `json:"txn"`
-	Change        *Change  `json:"change"`
+	Change        Change   `json:"change"`
 }
 
-// Decode parses and validates one contract-v1 event. Unknown fields are
-// ignored. The error, when not nil, is an *Error naming the field at fault.
-// Decode keeps no reference to data.
+type wireTxn struct {
+	Amount        wireAmount `json:"amount"`
+	Currency      string     `json:"currency"`
+	BeneficiaryID string     `json:"beneficiary_id"`
+	Kind          string     `json:"kind"`
+}
+
+// strict spells out what the JSON v2 defaults already are, because the
+// decoder's safety rests on them: invalid UTF-8 and duplicate member names
+// are errors, names match case-sensitively, unknown members are ignored.
+var strict = json.JoinOptions(
+	jsontext.AllowInvalidUTF8(false),
+	jsontext.AllowDuplicateNames(false),
+	json.MatchCaseInsensitiveNames(false),
+	json.RejectUnknownMembers(false),
+)
+
+// Decode parses and validates one contract-v1 event, exactly as the JSON
+// Schema testdata/schema/event.v1.schema.json describes it, plus the
+// MaxEventBytes limit. Unknown fields are ignored. The error, when not nil,
+// is an *Error naming the field at fault. Decode keeps no reference to data.
 func Decode(data []byte) (Event, error) {
+	if len(data) > MaxEventBytes {
+		return Event{}, reject(ReasonTooLarge, "", "message of %d bytes is over the %d-byte limit", len(data), MaxEventBytes)
+	}
+	i := 0
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	switch {
+	case i == len(data):
+		return Event{}, reject(ReasonInvalidJSON, "", "empty message")
+	case data[i] == 0xEF && bytes.HasPrefix(data[i:], utf8BOM):
+		return Event{}, reject(ReasonInvalidJSON, "", "not a JSON object: starts with a byte order mark")
+	case data[i] != '{':
+		return Event{}, reject(ReasonInvalidJSON, "", "not a JSON object")
+	}
 	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := json.Unmarshal(data, &w, strict); err != nil {
 		return Event{}, decodeError(data, err)
 	}
 	return w.validate()
 }
 
+// decodeError turns a JSON v2 error into an *Error naming the field.
 func decodeError(data []byte, err error) *Error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		return reject(ReasonBadValue, typeErr.Field, "expected a JSON %s, got %s", typeErr.Type.Kind(), typeErr.Value)
+	var own *Error
+	if errors.As(err, &own) {
+		return own
 	}
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
-		return reject(ReasonInvalidJSON, "", "empty message")
+	var sem *json.SemanticError
+	if errors.As(err, &sem) {
+		return typeError(sem)
 	}
-	if trimmed[0] != '{' {
+	var syn *jsontext.SyntacticError
+	if !errors.As(err, &syn) {
+		return reject(ReasonInvalidJSON, "", "invalid JSON: %s", printable(err.Error()))
+	}
+	switch {
+	case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+		return reject(ReasonInvalidJSON, fieldName(syn.JSONPointer.Parent()), "duplicate key %s", quoted(syn.JSONPointer.LastToken()))
+	case errors.Is(syn.Err, io.ErrUnexpectedEOF):
+		return reject(ReasonInvalidJSON, "", "invalid JSON: unexpected end of JSON input")
+	case invalidUTF8At(data, syn.ByteOffset) && inName(data, syn.ByteOffset):
+		return reject(ReasonInvalidJSON, fieldName(syn.JSONPointer), "a member name is not valid UTF-8")
+	case invalidUTF8At(data, syn.ByteOffset):
+		return reject(ReasonInvalidJSON, fieldName(syn.JSONPointer), "not valid UTF-8")
+	}
+	return reject(ReasonInvalidJSON, fieldName(syn.JSONPointer), "invalid JSON: %s", printable(syn.Err.Error()))
+}
+
+// typeError is a member of the wrong JSON type.
+func typeError(sem *json.SemanticError) *Error {
+	field := fieldName(sem.JSONPointer)
+	if field == "" {
 		return reject(ReasonInvalidJSON, "", "not a JSON object")
 	}
-	return reject(ReasonInvalidJSON, "", "invalid JSON: %v", err)
+	got := kindName(sem.JSONKind)
+	if sem.GoType == nil {
+		return reject(ReasonBadValue, field, "unexpected JSON %s", got)
+	}
+	switch sem.GoType.Kind() {
+	case reflect.String:
+		return reject(ReasonBadValue, field, "must be a JSON string or null, got %s", got)
+	case reflect.Bool:
+		return reject(ReasonBadValue, field, "must be true, false or null, got %s", got)
+	case reflect.Struct, reflect.Pointer:
+		return reject(ReasonBadValue, field, "must be a JSON object or null, got %s", got)
+	}
+	return reject(ReasonBadValue, field, "unexpected JSON %s", got)
 }
 
-func required(p *string, field string, maxLen int) (string, *Error) {
-	if p == nil || *p == "" {
-		return "", reject(ReasonMissingField, field, "required field is missing or empty")
+// invalidUTF8At reports whether data holds an invalid UTF-8 sequence at off,
+// where the JSON decoder stopped.
+func invalidUTF8At(data []byte, off int64) bool {
+	if off < 0 || off >= int64(len(data)) {
+		return false
 	}
-	if len(*p) > maxLen {
-		return "", reject(ReasonBadValue, field, "longer than %d characters", maxLen)
-	}
-	return *p, nil
+	r, size := utf8.DecodeRune(data[off:])
+	return r == utf8.RuneError && size == 1
 }
 
-func (w *wire) validate() (Event, error) {
-	var ev Event
-	var err *Error
-	if ev.ID, err = required(w.EventID, "event_id", 128); err != nil {
-		return ev, err
-	}
-	var typ string
-	if typ, err = required(w.Type, "type", 64); err != nil {
-		return ev, err
-	}
-	if ev.Type = ParseType(typ); ev.Type == TypeUnknown {
-		return ev, reject(ReasonUnknownType, "type", "unknown event type %q", typ)
-	}
-	var ts string
-	if ts, err = required(w.TS, "ts", 64); err != nil {
-		return ev, err
-	}
-	t, perr := time.Parse(time.RFC3339Nano, ts)
-	if perr != nil {
-		return ev, reject(ReasonBadTS, "ts", "not an RFC 3339 timestamp: %q", ts)
-	}
-	ev.TS = t.UTC()
-	if ev.UserID, err = required(w.UserID, "user_id", 256); err != nil {
-		return ev, err
-	}
-	switch w.Outcome {
-	case "":
-		if ev.Type == Login || ev.Type == MFA {
-			return ev, reject(ReasonMissingField, "outcome", "required for %s events", typ)
+// inName reports whether the string holding offset off of data is an
+// object member name: the next unescaped quote is followed by a colon.
+func inName(data []byte, off int64) bool {
+	i := int(off)
+	for i < len(data) && data[i] != '"' {
+		if data[i] == '\\' {
+			i++
 		}
-	case "success":
-		ev.Outcome = Success
-	case "failure":
-		ev.Outcome = Failure
-	default:
-		return ev, reject(ReasonBadValue, "outcome", "must be success or failure, got %q", w.Outcome)
+		i++
 	}
-	if w.IP != "" {
-		addr, aerr := netip.ParseAddr(w.IP)
-		if aerr != nil || addr.Zone() != "" {
-			return ev, reject(ReasonBadIP, "ip", "not an IPv4 or IPv6 address: %q", w.IP)
-		}
-		ev.IP = addr.Unmap()
+	for i++; i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'); i++ {
 	}
-	ev.FailureReason = w.FailureReason
-	ev.DeviceID = w.DeviceID
-	ev.SessionID = w.SessionID
-	ev.TokenID = w.TokenID
-	ev.UserAgent = w.UserAgent
-	if w.App != nil {
-		ev.App = *w.App
-	}
-	switch ev.Type {
-	case TokenIssue, TokenUse, Logout:
-		if ev.TokenID == "" {
-			return ev, reject(ReasonMissingField, "token_id", "required for %s events", typ)
-		}
-	case TokenRefresh:
-		if w.Refresh == nil || w.Refresh.TokenID == "" {
-			return ev, reject(ReasonMissingField, "refresh.token_id", "required for token_refresh events")
-		}
-		if w.Refresh.FamilyID == "" {
-			return ev, reject(ReasonMissingField, "refresh.family_id", "required for token_refresh events")
-		}
-	case Transaction:
-		if w.Txn == nil {
-			return ev, reject(ReasonMissingField, "txn", "required for transaction events")
-		}
-		if ev.Txn, err = w.Txn.validate(); err != nil {
-			return ev, err
-		}
-	case AccountChange:
-		if w.Change == nil || w.Change.Field == "" {
-			return ev, reject(ReasonMissingField, "change.field", "required for account_change events")
-		}
-	}
-	if w.Refresh != nil {
-		ev.Refresh = *w.Refresh
-	}
-	if w.Change != nil {
-		ev.Change = *w.Change
-	}
-	return ev, nil
+	return i < len(data) && data[i] == ':'
 }
 
-func (w *wireTxn) validate() (Txn, *Error) {
-	raw := bytes.TrimSpace(w.Amount)
-	if len(raw) == 0 || string(raw) == "null" {
-		return Txn{}, reject(ReasonMissingField, "txn.amount", "required for transaction events")
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// maxFieldBytes bounds a field path in an error; paths into unknown members
+// are the sender's text.
+const maxFieldBytes = 64
+
+// fieldName turns a JSON pointer into the dotted path errors use
+// ("/txn/amount" is "txn.amount"). A name that is not a plain identifier
+// is quoted, and the path is bounded, so it cannot break a log line.
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		if b.Len() >= maxFieldBytes {
+			b.WriteString("...")
+			break
+		}
+		if plainName(tok) {
+			b.WriteString(tok)
+		} else {
+			b.WriteString(quoted(tok))
+		}
 	}
-	if raw[0] == '"' { // a decimal sent as a string, as some producers do for money
-		raw = raw[1 : len(raw)-1]
+	return b.String()
+}
+
+func plainName(s string) bool {
+	if s == "" || len(s) > maxFieldBytes {
+		return false
 	}
-	amount, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil {
-		return Txn{}, reject(ReasonBadAmount, "txn.amount", "not a decimal number: %s", w.Amount)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
 	}
-	if !(amount > 0) || amount > 1e15 {
-		return Txn{}, reject(ReasonBadAmount, "txn.amount", "must be a positive amount, got %s", w.Amount)
+	return true
+}
+
+// printable bounds a JSON library message and replaces what a log line
+// must not hold (the message may quote a few bytes of the input).
+func printable(s string) string {
+	if len(s) > 2*maxQuotedBytes {
+		s = s[:2*maxQuotedBytes] + "..."
 	}
-	if w.Currency == "" {
-		return Txn{}, reject(ReasonMissingField, "txn.currency", "required for transaction events")
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+}
+
+// checkLen rejects s, a contract-limited id, when empty or over max
+// characters (Unicode code points, as JSON Schema's maxLength counts).
+func checkLen(s, field string, max int) *Error {
+	if s == "" {
+		return reject(ReasonMissingField, field, "required field is missing or empty")
 	}
-	return Txn{Amount: amount, Currency: strings.ToUpper(w.Currency), BeneficiaryID: w.BeneficiaryID, Kind: w.Kind}, nil
+	if len(s) > max { // a code point is at least one byte
+		if n := utf8.RuneCountInString(s); n > max {
+			return reject(ReasonBadValue, field, "%d characters, longer than %d", n, max)
+		}
+	}
+	return nil
 }

@@ -29,7 +29,7 @@ func TestDecodeValid(t *testing.T) {
 					t.Errorf("ip = %v, want unmapped 1.2.3.4", ev.IP)
 				}
 			}},
-		{"transaction amount as string", `{"event_id":"e3","type":"transaction","ts":"2026-03-01T10:00:00Z","user_id":"u1","txn":{"amount":"12.50","currency":"eur","beneficiary_id":"b1"}}`,
+		{"transaction", `{"event_id":"e3","type":"transaction","ts":"2026-03-01T10:00:00Z","user_id":"u1","txn":{"amount":12.50,"currency":"eur","beneficiary_id":"b1"}}`,
 			func(t *testing.T, ev Event) {
 				if ev.Txn.Amount != 12.5 || ev.Txn.Currency != "EUR" || ev.Txn.BeneficiaryID != "b1" {
 					t.Errorf("txn = %+v", ev.Txn)
@@ -38,6 +38,36 @@ func TestDecodeValid(t *testing.T) {
 		{"refresh and integrity", `{"event_id":"e4","type":"token_refresh","ts":"2026-03-01T10:00:00Z","user_id":"u1","refresh":{"token_id":"r1","family_id":"f1"},"app":{"platform":"android","integrity":{"hooked":true,"attestation":"fail"}}}`,
 			func(t *testing.T, ev Event) {
 				if ev.Refresh != (Refresh{"r1", "f1"}) || !ev.App.Integrity.Hooked || ev.App.Integrity.Attestation != "fail" {
+					t.Errorf("got %+v", ev)
+				}
+			}},
+		{"limits met in characters, not bytes", `{"event_id":"` + strings.Repeat("é", 128) + `","type":"logout","ts":"2026-03-01T10:00:00.123456789-00:00","user_id":"` + strings.Repeat("€", 256) + `","token_id":"t"}`,
+			func(t *testing.T, ev Event) {
+				if len(ev.ID) != 256 || len(ev.UserID) != 768 || ev.TS.Nanosecond() != 123456789 {
+					t.Errorf("got id %d bytes, user %d bytes, ts %v", len(ev.ID), len(ev.UserID), ev.TS)
+				}
+			}},
+		{"nulls are absent", `{"event_id":"e5","type":"token_use","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t","ip":null,"outcome":null,"device_id":null,"app":{"platform":null,"integrity":{"rooted":null,"attestation":null}},"refresh":null,"txn":null,"change":null}`,
+			func(t *testing.T, ev Event) {
+				if ev.IP.IsValid() || ev.Outcome != OutcomeNone || ev.DeviceID != "" || ev.App != (App{}) {
+					t.Errorf("got %+v", ev)
+				}
+			}},
+		{"long client ids are bounded", `{"event_id":"e6","type":"token_use","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"` + strings.Repeat("t", 129) + `","device_id":"` + strings.Repeat("d", 400) + `","user_agent":"` + strings.Repeat("a", 10000) + `"}`,
+			func(t *testing.T, ev Event) {
+				if ev.TokenID != Bound(strings.Repeat("t", 129)) || ev.DeviceID != Bound(strings.Repeat("d", 400)) || len(ev.UserAgent) > MaxIDBytes {
+					t.Errorf("got token %q device %q agent of %d bytes", ev.TokenID, ev.DeviceID, len(ev.UserAgent))
+				}
+			}},
+		{"amount at the bounds", `{"event_id":"e7","type":"transaction","ts":"2026-03-01T10:00:00Z","user_id":"u1","txn":{"amount":1e15,"currency":"usd"}}`,
+			func(t *testing.T, ev Event) {
+				if ev.Txn.Amount != MaxAmount || ev.Txn.Currency != "USD" {
+					t.Errorf("txn = %+v", ev.Txn)
+				}
+			}},
+		{"txn on a login is checked, not kept", `{"event_id":"e8","type":"login","outcome":"success","ts":"2026-03-01T10:00:00+23:59","user_id":"u1","txn":{"amount":5,"currency":"eur"},"Device_ID":"unknown member"}`,
+			func(t *testing.T, ev Event) {
+				if ev.Txn != (Txn{}) || ev.DeviceID != "" || !ev.TS.Equal(time.Date(2026, 2, 28, 10, 1, 0, 0, time.UTC)) {
 					t.Errorf("got %+v", ev)
 				}
 			}},
@@ -55,28 +85,64 @@ func TestDecodeValid(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	const base = `"event_id":"e1","ts":"2026-03-01T10:00:00Z","user_id":"u1"`
+	const login = `{"type":"login","outcome":"success",` + base
+	txn := func(body string) string { return `{"type":"transaction",` + base + `,"txn":{` + body + `}}` }
 	tests := []struct {
-		name, line, reason, field string
+		name, line, reason, field, problem string
 	}{
-		{"not json", `{"event_id":`, ReasonInvalidJSON, ""},
-		{"not an object", `[1,2]`, ReasonInvalidJSON, ""},
-		{"empty", ``, ReasonInvalidJSON, ""},
-		{"missing event_id", `{"type":"logout","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t"}`, ReasonMissingField, "event_id"},
-		{"event_id too long", `{"event_id":"` + longID + `","type":"logout","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t"}`, ReasonBadValue, "event_id"},
-		{"unknown type", `{"type":"teleport",` + base + `}`, ReasonUnknownType, "type"},
-		{"bad ts", `{"event_id":"e1","type":"logout","ts":"yesterday","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts"},
-		{"missing user", `{"event_id":"e1","type":"logout","ts":"2026-03-01T10:00:00Z","token_id":"t"}`, ReasonMissingField, "user_id"},
-		{"login without outcome", `{"type":"login",` + base + `}`, ReasonMissingField, "outcome"},
-		{"bad outcome", `{"type":"mfa","outcome":"maybe",` + base + `}`, ReasonBadValue, "outcome"},
-		{"bad ip", `{"type":"login","outcome":"success","ip":"300.1.1.1",` + base + `}`, ReasonBadIP, "ip"},
-		{"ip wrong type", `{"type":"login","outcome":"success","ip":17,` + base + `}`, ReasonBadValue, "ip"},
-		{"token_use without token", `{"type":"token_use",` + base + `}`, ReasonMissingField, "token_id"},
-		{"refresh without family", `{"type":"token_refresh","refresh":{"token_id":"r"},` + base + `}`, ReasonMissingField, "refresh.family_id"},
-		{"transaction without txn", `{"type":"transaction",` + base + `}`, ReasonMissingField, "txn"},
-		{"zero amount", `{"type":"transaction","txn":{"amount":0,"currency":"EUR"},` + base + `}`, ReasonBadAmount, "txn.amount"},
-		{"negative amount", `{"type":"transaction","txn":{"amount":-5,"currency":"EUR"},` + base + `}`, ReasonBadAmount, "txn.amount"},
-		{"amount not a number", `{"type":"transaction","txn":{"amount":"lots","currency":"EUR"},` + base + `}`, ReasonBadAmount, "txn.amount"},
-		{"change without field", `{"type":"account_change","change":{},` + base + `}`, ReasonMissingField, "change.field"},
+		{"not json", `{"event_id":`, ReasonInvalidJSON, "", "unexpected end of JSON input"},
+		{"not an object", `[1,2]`, ReasonInvalidJSON, "", "not a JSON object"},
+		{"null", ` null`, ReasonInvalidJSON, "", "not a JSON object"},
+		{"empty", ``, ReasonInvalidJSON, "", "empty message"},
+		{"trailing garbage", login + `} x`, ReasonInvalidJSON, "", "after top-level value"},
+		{"two objects", login + `}{}`, ReasonInvalidJSON, "", "after top-level value"},
+		{"invalid UTF-8", "{\"user_id\":\"probe-\xff\"}", ReasonInvalidJSON, "user_id", "not valid UTF-8"},
+		{"invalid UTF-8 in a name", "{\"u\xffser_id\":\"x\"}", ReasonInvalidJSON, "", "member name is not valid UTF-8"},
+		{"invalid UTF-8 nested", "{\"app\":{\"platform\":\"\xc0\xaf\"}}", ReasonInvalidJSON, "app.platform", "not valid UTF-8"},
+		{"unpaired surrogate", `{"device_id":"\ud800"}`, ReasonInvalidJSON, "device_id", "surrogate"},
+		{"duplicate key", `{"user_id":"a","user_id":"b"}`, ReasonInvalidJSON, "", `duplicate key "user_id"`},
+		{"duplicate nested key", `{"refresh":{"token_id":"a","token_id":"b"}}`, ReasonInvalidJSON, "refresh", `duplicate key "token_id"`},
+		{"case-variant key", `{"type":"logout","token_id":"t","event_id":"e1","ts":"2026-03-01T10:00:00Z","User_ID":"u1"}`, ReasonMissingField, "user_id", ""},
+		{"missing event_id", `{"type":"logout","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t"}`, ReasonMissingField, "event_id", ""},
+		{"null event_id", `{"event_id":null,"type":"logout","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t"}`, ReasonMissingField, "event_id", ""},
+		{"event_id too long", `{"event_id":"` + longID + `","type":"logout","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t"}`, ReasonBadValue, "event_id", "129 characters, longer than 128"},
+		{"user_id too long in characters", `{"type":"logout","token_id":"t","event_id":"e","ts":"2026-03-01T10:00:00Z","user_id":"` + strings.Repeat("€", 257) + `"}`, ReasonBadValue, "user_id", "257 characters"},
+		{"user_id a number", `{"type":"logout","token_id":"t","event_id":"e","ts":"2026-03-01T10:00:00Z","user_id":7}`, ReasonBadValue, "user_id", "must be a JSON string or null, got number"},
+		{"unknown type", `{"type":"teleport",` + base + `}`, ReasonUnknownType, "type", ""},
+		{"bad ts", `{"event_id":"e1","type":"logout","ts":"yesterday","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts", "not an RFC 3339 timestamp"},
+		{"year 0000", `{"event_id":"e1","type":"logout","ts":"0000-01-01T00:00:00Z","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts", "year 0000 outside 1970..9999"},
+		{"year 10000", `{"event_id":"e1","type":"logout","ts":"10000-01-01T00:00:00Z","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts", "year 10000 outside"},
+		{"lowercase t", `{"event_id":"e1","type":"logout","ts":"2026-03-01t10:00:00Z","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts", "upper case"},
+		{"leap second", `{"event_id":"e1","type":"logout","ts":"2026-12-31T23:59:60Z","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts", "leap second"},
+		{"offset 24h", `{"event_id":"e1","type":"logout","ts":"2026-03-01T10:00:00+24:00","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts", "offset"},
+		{"no such day", `{"event_id":"e1","type":"logout","ts":"2026-04-31T10:00:00Z","user_id":"u1","token_id":"t"}`, ReasonBadTS, "ts", "no such day"},
+		{"missing user", `{"event_id":"e1","type":"logout","ts":"2026-03-01T10:00:00Z","token_id":"t"}`, ReasonMissingField, "user_id", ""},
+		{"login without outcome", `{"type":"login",` + base + `}`, ReasonMissingField, "outcome", ""},
+		{"bad outcome", `{"type":"mfa","outcome":"maybe",` + base + `}`, ReasonBadValue, "outcome", ""},
+		{"bad ip", `{"type":"login","outcome":"success","ip":"300.1.1.1",` + base + `}`, ReasonBadIP, "ip", ""},
+		{"ip with zone", `{"type":"login","outcome":"success","ip":"fe80::1%eth0",` + base + `}`, ReasonBadIP, "ip", ""},
+		{"ip leading zeros", `{"type":"login","outcome":"success","ip":"01.2.3.4",` + base + `}`, ReasonBadIP, "ip", ""},
+		{"ip too long", `{"type":"login","outcome":"success","ip":"` + strings.Repeat("1", 65) + `",` + base + `}`, ReasonBadIP, "ip", "longer than 64"},
+		{"ip wrong type", `{"type":"login","outcome":"success","ip":17,` + base + `}`, ReasonBadValue, "ip", ""},
+		{"boolean as string", login + `,"app":{"integrity":{"rooted":"true"}}}`, ReasonBadValue, "app.integrity.rooted", "must be true, false or null, got string"},
+		{"app an array", login + `,"app":[]}`, ReasonBadValue, "app", "must be a JSON object or null, got array"},
+		{"bad attestation", login + `,"app":{"integrity":{"attestation":"PASS"}}}`, ReasonBadValue, "app.integrity.attestation", ""},
+		{"token_use without token", `{"type":"token_use",` + base + `}`, ReasonMissingField, "token_id", ""},
+		{"refresh without family", `{"type":"token_refresh","refresh":{"token_id":"r"},` + base + `}`, ReasonMissingField, "refresh.family_id", ""},
+		{"transaction without txn", `{"type":"transaction",` + base + `}`, ReasonMissingField, "txn", ""},
+		{"zero amount", txn(`"amount":0,"currency":"EUR"`), ReasonBadAmount, "txn.amount", ""},
+		{"negative amount", txn(`"amount":-5,"currency":"EUR"`), ReasonBadAmount, "txn.amount", ""},
+		{"amount as string", txn(`"amount":"12.50","currency":"EUR"`), ReasonBadAmount, "txn.amount", "must be a JSON number, got string"},
+		{"amount overflows", txn(`"amount":1e400,"currency":"EUR"`), ReasonBadAmount, "txn.amount", "at most 1e15"},
+		{"amount just over 1e15", txn(`"amount":1000000000000000.0000001,"currency":"EUR"`), ReasonBadAmount, "txn.amount", "at most 1e15"},
+		{"amount underflows", txn(`"amount":1e-400,"currency":"EUR"`), ReasonBadAmount, "txn.amount", "at least 1e-18"},
+		{"amount null", txn(`"amount":null,"currency":"EUR"`), ReasonMissingField, "txn.amount", ""},
+		{"currency missing", txn(`"amount":1`), ReasonMissingField, "txn.currency", ""},
+		{"currency 4 letters", txn(`"amount":1,"currency":"EURO"`), ReasonBadValue, "txn.currency", ""},
+		{"currency not ASCII", txn(`"amount":1,"currency":"€UR"`), ReasonBadValue, "txn.currency", ""},
+		{"string amount on a login", login + `,"txn":{"amount":"5"}}`, ReasonBadAmount, "txn.amount", ""},
+		{"change without field", `{"type":"account_change","change":{},` + base + `}`, ReasonMissingField, "change.field", ""},
+		{"too large", login + `,"x":"` + strings.Repeat("a", MaxEventBytes) + `"}`, ReasonTooLarge, "", "over the 65536-byte limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,8 +151,8 @@ func TestDecodeRejects(t *testing.T) {
 			if !ok {
 				t.Fatalf("Decode error = %v (%T), want *Error", err, err)
 			}
-			if e.Reason != tt.reason || e.Field != tt.field {
-				t.Errorf("got reason %q field %q (%v), want %q %q", e.Reason, e.Field, e, tt.reason, tt.field)
+			if e.Reason != tt.reason || e.Field != tt.field || !strings.Contains(e.Problem, tt.problem) {
+				t.Errorf("got reason %q field %q (%v), want %q %q with %q", e.Reason, e.Field, e, tt.reason, tt.field, tt.problem)
 			}
 		})
 	}
@@ -94,13 +160,30 @@ func TestDecodeRejects(t *testing.T) {
 
 var longID = strings.Repeat("x", 129)
 
-func FuzzDecode(f *testing.F) {
-	f.Add([]byte(`{"event_id":"e","type":"transaction","ts":"2026-03-01T10:00:00Z","user_id":"u","txn":{"amount":1,"currency":"EUR"}}`))
-	f.Add([]byte(`{"event_id":"e","type":"login","ts":"2026-03-01T10:00:00Z","user_id":"u","outcome":"success","ip":"::1"}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		ev, err := Decode(data)
-		if err == nil && (ev.ID == "" || ev.UserID == "" || ev.Type == TypeUnknown || ev.TS.IsZero()) {
-			t.Fatalf("accepted an incomplete event: %+v", ev)
-		}
-	})
+// TestDecodeKeepsNoReference overwrites the input after Decode: the event
+// must not change.
+func TestDecodeKeepsNoReference(t *testing.T) {
+	data := []byte(`{"event_id":"e1","type":"token_refresh","ts":"2026-03-01T10:00:00Z","user_id":"u1","device_id":"d1","refresh":{"token_id":"r1","family_id":"f1"},"app":{"platform":"ios"}}`)
+	ev, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ev
+	for i := range data {
+		data[i] = 'X'
+	}
+	if ev.ID != want.ID || ev.ID != "e1" || ev.UserID != "u1" || ev.DeviceID != "d1" || ev.Refresh != (Refresh{"r1", "f1"}) || ev.App.Platform != "ios" {
+		t.Errorf("event changed with its input: %+v", ev)
+	}
+}
+
+func TestDecodeMessageLimit(t *testing.T) {
+	head := `{"event_id":"e1","type":"logout","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t","pad":"`
+	pad := func(n int) []byte { return []byte(head + strings.Repeat("p", n-len(head)-2) + `"}`) }
+	if _, err := Decode(pad(MaxEventBytes)); err != nil {
+		t.Errorf("a message of exactly MaxEventBytes: %v", err)
+	}
+	if _, err := Decode(pad(MaxEventBytes + 1)); ReasonOf(err) != ReasonTooLarge {
+		t.Errorf("a message one byte over MaxEventBytes: %v, want %s", err, ReasonTooLarge)
+	}
 }

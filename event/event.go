@@ -1,6 +1,22 @@
 // Package event holds the contract-v1 input event, its decoder and validator,
 // and the enrichment attached to it.
 //
+// The input is written by attackers, so Decode is strict and accepts exactly
+// what the JSON Schema testdata/schema/event.v1.schema.json describes (a
+// test holds the two to the same verdict on every golden line): I-JSON text
+// (valid UTF-8, no duplicate member names, names matched case-sensitively),
+// amounts as JSON numbers in [MinAmount, MaxAmount], ts as RFC 3339 with the
+// year 1970..9999, event_id and user_id limited in characters, enums checked,
+// and no message over MaxEventBytes. Unknown members are ignored.
+//
+// Ids and free text that come from the client and that the detectors track
+// (device_id, session_id, token_id, refresh.token_id, refresh.family_id,
+// txn.beneficiary_id, user_agent, failure_reason, app.platform, app.version,
+// txn.kind, change.field) are never rejected for their length: a value over
+// MaxIDBytes is replaced by Bound(value), a readable prefix and a hash of the
+// whole, so it stays distinct, deterministic and small. Rejecting them would
+// let an attacker hide his own events from every detector.
+//
 // Event is the one type every stage shares (pipeline, detectors, rules,
 // storage), which is why it lives in a package of its own rather than in
 // pipeline: detectors must not import pipeline.
