@@ -52,10 +52,49 @@ func (a *wireAmount) UnmarshalJSONFrom(d *jsontext.Decoder) error {
 	case exp < minAmountExp:
 		return reject(ReasonBadAmount, "txn.amount", "must be at least 1e-18, got %s", clip(v))
 	}
-	// In range, so neither overflow nor underflow: no error is possible.
-	a.value, _ = strconv.ParseFloat(string(v), 64)
+	a.value = parseFloat(v, exp)
 	a.set = true
 	return nil
+}
+
+// maxFloatDigits is the longest number text given to strconv.ParseFloat
+// as it is: ParseFloat keeps only 800 digits of a mantissa and, past that,
+// misplaces the decimal point of an integer part ("1" and 3000 zeros
+// "e-2985" parses as 0, not 1e15).
+const maxFloatDigits = 800
+
+// parseFloat returns the value of num, a JSON number in range whose first
+// significant digit has decimal exponent exp. A text too long for
+// ParseFloat is first rewritten as d.ddd...e<exp> with its significant
+// digits, at most 780 of them, the last one standing for any cut tail:
+// that decides the rounding to float64 as the whole would.
+func parseFloat(num []byte, exp int) float64 {
+	if len(num) <= maxFloatDigits {
+		f, _ := strconv.ParseFloat(string(num), 64) // in range: no error
+		return f
+	}
+	const keep = 780
+	sig := make([]byte, 0, keep+32)
+	cut := false
+	for _, c := range num {
+		if c == 'e' || c == 'E' {
+			break
+		}
+		switch {
+		case c < '0' || c > '9' || (c == '0' && len(sig) == 0):
+		case len(sig) < keep:
+			sig = append(sig, c)
+		case c != '0':
+			cut = true
+		}
+	}
+	if cut {
+		sig = append(sig, '1')
+	}
+	text := append([]byte{sig[0], '.'}, sig[1:]...)
+	text = strconv.AppendInt(append(text, '0', 'e'), int64(exp), 10)
+	f, _ := strconv.ParseFloat(string(text), 64)
+	return f
 }
 
 // maxExp bounds the exponent magnitude read from a number's text; any

@@ -187,3 +187,39 @@ func TestDecodeMessageLimit(t *testing.T) {
 		t.Errorf("a message one byte over MaxEventBytes: %v, want %s", err, ReasonTooLarge)
 	}
 }
+
+// TestAmountRangeIsExact compares amounts with the bounds on the decimal
+// text, as the schema validator does with rationals, not on the rounded
+// float64.
+func TestAmountRangeIsExact(t *testing.T) {
+	zeros := strings.Repeat("0", 3000)
+	tests := []struct {
+		amount string
+		ok     bool
+	}{
+		{"1e15", true}, {"10e14", true}, {"0.1e16", true}, {"1" + zeros + "e-2985", true},
+		{"1000000000000000.0000001", false}, {"0.10000000000000001e16", false}, {"1" + zeros + "1e-2986", false},
+		{"1e-18", true}, {"0.000000000000000001", true}, {"0.0000000000000000009999", false}, {"1e-400", false},
+		{"-0.0", false}, {"0e5", false}, {"0.000", false}, {"1e999999999999999999999", false}, {"12.5", true},
+		{"12345" + strings.Repeat("0", 900) + "e-900", true}, {"1" + strings.Repeat("0", 900) + "1e-896", true},
+		{"0." + strings.Repeat("0", 900) + "25e901", true},
+	}
+	values := map[string]float64{"1" + zeros + "e-2985": 1e15, "12345" + strings.Repeat("0", 900) + "e-900": 12345,
+		"1" + strings.Repeat("0", 900) + "1e-896": 1e5, "0." + strings.Repeat("0", 900) + "25e901": 2.5, "12.5": 12.5}
+	for _, tt := range tests {
+		line := `{"event_id":"e","type":"transaction","ts":"2026-03-01T10:00:00Z","user_id":"u","txn":{"amount":` + tt.amount + `,"currency":"EUR"}}`
+		ev, err := Decode([]byte(line))
+		if (err == nil) != tt.ok {
+			t.Errorf("amount %.40s: accepted %v (%v), want %v", tt.amount, err == nil, err, tt.ok)
+		}
+		if want, ok := values[tt.amount]; ok && ev.Txn.Amount != want {
+			t.Errorf("amount %.40s decoded as %v, want %v", tt.amount, ev.Txn.Amount, want)
+		}
+		if err == nil && !(ev.Txn.Amount >= MinAmount && ev.Txn.Amount <= MaxAmount) {
+			t.Errorf("amount %.40s decoded as %v", tt.amount, ev.Txn.Amount)
+		}
+		if err != nil && ReasonOf(err) != ReasonBadAmount {
+			t.Errorf("amount %.40s: reason %s, want %s", tt.amount, ReasonOf(err), ReasonBadAmount)
+		}
+	}
+}
