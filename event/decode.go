@@ -48,6 +48,7 @@ func (e *Error) Error() string {
 	return e.Field + ": " + e.Problem
 }
 
+// reject returns the *Error of reason at field, its problem formatted.
 func reject(reason, field, format string, args ...any) *Error {
 	return &Error{Reason: reason, Field: field, Problem: fmt.Sprintf(format, args...)}
 }
@@ -83,6 +84,7 @@ type wire struct {
 	Change        Change   `json:"change"`
 }
 
+// wireTxn is txn as sent.
 type wireTxn struct {
 	Amount        wireAmount `json:"amount"`
 	Currency      string     `json:"currency"`
@@ -154,7 +156,7 @@ func decodeError(data []byte, err error) *Error {
 	return reject(ReasonInvalidJSON, fieldName(syn.JSONPointer), "invalid JSON: %s", printable(syn.Err.Error()))
 }
 
-// typeError is a member of the wrong JSON type.
+// typeError returns the *Error of a member of the wrong JSON type.
 func typeError(sem *json.SemanticError) *Error {
 	field := fieldName(sem.JSONPointer)
 	if field == "" {
@@ -228,6 +230,7 @@ func fieldName(p jsontext.Pointer) string {
 	return b.String()
 }
 
+// plainName reports whether s, a member name, can stand unquoted in a path.
 func plainName(s string) bool {
 	if s == "" || len(s) > maxFieldBytes {
 		return false

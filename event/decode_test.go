@@ -177,6 +177,9 @@ func TestDecodeKeepsNoReference(t *testing.T) {
 	}
 }
 
+// TestDecodeMessageLimit checks MaxEventBytes, the one limit the schema
+// does not state: a message of exactly that size is parsed, one byte more
+// is too_large.
 func TestDecodeMessageLimit(t *testing.T) {
 	head := `{"event_id":"e1","type":"logout","ts":"2026-03-01T10:00:00Z","user_id":"u1","token_id":"t","pad":"`
 	pad := func(n int) []byte { return []byte(head + strings.Repeat("p", n-len(head)-2) + `"}`) }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 )
 
+// knownReasons are the reasons an *Error from Decode may carry.
 var knownReasons = map[string]bool{
 	ReasonInvalidJSON: true, ReasonMissingField: true, ReasonUnknownType: true, ReasonBadTS: true,
 	ReasonBadIP: true, ReasonBadAmount: true, ReasonBadValue: true, ReasonTooLarge: true,
@@ -44,6 +45,7 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// checkError checks that err is an *Error fit for a log line.
 func checkError(t *testing.T, err error) {
 	t.Helper()
 	e, ok := err.(*Error)
@@ -101,6 +103,8 @@ func checkAccepted(t *testing.T, ev *Event, size int) {
 	checkTxn(t, ev)
 }
 
+// checkTxn checks the txn of an accepted event: kept on transactions only,
+// with an amount in range and an upper-case 3-letter currency.
 func checkTxn(t *testing.T, ev *Event) {
 	t.Helper()
 	if ev.Type != Transaction {

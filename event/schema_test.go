@@ -40,7 +40,7 @@ func loadSchema(t testing.TB) *jsonschema.Schema {
 	return sch
 }
 
-// schemaVerdict is whether the schema side accepts line, and why not. The
+// schemaVerdict reports whether the schema side accepts line, and why not. The
 // validator's own JSON parser (encoding/json) replaces invalid UTF-8 and
 // keeps the last of duplicate names, so the schema's verdict is: line
 // parses as I-JSON (RFC 7493: valid UTF-8, no unpaired surrogate escapes,
@@ -61,6 +61,7 @@ func schemaVerdict(sch *jsonschema.Schema, line []byte) (bool, string) {
 	return true, ""
 }
 
+// sampleLine is one input line and where it comes from.
 type sampleLine struct {
 	where string // file:line
 	data  []byte
@@ -134,6 +135,8 @@ var boundedFields = [][]string{
 	{"txn", "beneficiary_id"}, {"txn", "kind"}, {"change", "field"},
 }
 
+// TestSchemaDoesNotLimitBoundedFields checks that the schema does not
+// reject what Decode shortens, and says that it is shortened.
 func TestSchemaDoesNotLimitBoundedFields(t *testing.T) {
 	data, err := os.ReadFile(schemaPath)
 	if err != nil {

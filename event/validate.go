@@ -60,8 +60,8 @@ func (w *wire) validate() (Event, error) {
 	return ev, nil
 }
 
-// outcome is "" or null (none; required for login and mfa), success or
-// failure.
+// outcome returns the outcome of an event of type t: "" or null is none
+// (refused for login and mfa, which require one), else success or failure.
 func (w *wire) outcome(t Type) (Outcome, *Error) {
 	switch w.Outcome {
 	case "":
