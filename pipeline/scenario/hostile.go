@@ -23,8 +23,7 @@ type HostileOptions struct {
 	HugeEvent int // bytes of one valid event's user agent, 0 for none
 }
 
-// DefaultHostile is what the hostile-input tests and `riskd demo --hostile`
-// mix in: 1,000 events from the year 2100 and 1,000 dated 45 days ahead,
+// DefaultHostile is what the hostile-input tests mix in: 1,000 events from the year 2100 and 1,000 dated 45 days ahead,
 // each from its own account, a token used with 400 KB device ids, a 10 MB
 // event, and a few malformed ones (invalid UTF-8 ids, years 0000 and 9999).
 func DefaultHostile() HostileOptions {
