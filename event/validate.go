@@ -2,6 +2,7 @@ package event
 
 import (
 	"net/netip"
+	"unicode/utf8"
 )
 
 // Contract limits on the two ids that are not shortened, in characters.
@@ -84,7 +85,7 @@ func parseIP(s string) (netip.Addr, *Error) {
 	if s == "" {
 		return netip.Addr{}, nil
 	}
-	if len(s) > maxIPChars {
+	if len(s) > maxIPChars && utf8.RuneCountInString(s) > maxIPChars {
 		return netip.Addr{}, reject(ReasonBadIP, "ip", "longer than %d characters, not an address: %s", maxIPChars, quoted(s))
 	}
 	addr, err := netip.ParseAddr(s)
