@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -112,7 +113,7 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 
 		var root yaml.Node
 		if err := yaml.Unmarshal(src, &root); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: ")))
+			problems = append(problems, yamlProblems(path, 0, "", err)...)
 			continue
 		}
 		if len(root.Content) == 0 {
@@ -124,7 +125,7 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 		}
 		var spec fileSpec
 		if err := doc.Decode(&spec); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: ")))
+			problems = append(problems, yamlProblems(path, 0, "", err)...)
 			continue
 		}
 		if spec.Detectors.Kind != 0 {
@@ -136,7 +137,7 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 				add(path, p.line, "detectors: %s", p.msg)
 			}
 			if err := spec.Detectors.Decode(&set.Detectors); err != nil {
-				add(path, spec.Detectors.Line, "detectors: %v", err)
+				problems = append(problems, yamlProblems(path, spec.Detectors.Line, "detectors: ", err)...)
 			} else if err := set.Detectors.Validate(); err != nil {
 				add(path, spec.Detectors.Line, "%v", err)
 			}
@@ -167,6 +168,32 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 	}
 	set.Version = hex.EncodeToString(hash.Sum(nil))[:12]
 	return set, nil
+}
+
+// yamlProblems turns a yaml error about path into problems, one a line: a
+// *yaml.TypeError lists every value of the wrong type, each as path:N:
+// (its Error would be one problem over several lines); another error is
+// one problem, at line when not 0.
+func yamlProblems(path string, line int, prefix string, err error) []string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		if line > 0 {
+			return []string{fmt.Sprintf("%s:%d: %s%v", path, line, prefix, err)}
+		}
+		return []string{fmt.Sprintf("%s: %s%s", path, prefix, strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	out := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		out[i] = fmt.Sprintf("%s: %s%s", path, prefix, m)
+		if rest, ok := strings.CutPrefix(m, "line "); ok {
+			if n, msg, ok := strings.Cut(rest, ": "); ok {
+				if _, err := strconv.Atoi(n); err == nil {
+					out[i] = fmt.Sprintf("%s:%s: %s%s", path, n, prefix, msg)
+				}
+			}
+		}
+	}
+	return out
 }
 
 var validSubjects = []string{SubjectUser, SubjectIP, SubjectDevice, SubjectToken}
