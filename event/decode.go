@@ -29,8 +29,12 @@ const (
 
 // MaxEventBytes is the largest message Decode parses; a larger one is
 // rejected with ReasonTooLarge before any parsing. A real event is well
-// under 2 KiB; this is a transport limit, outside the JSON Schema.
-const MaxEventBytes = 64 << 10
+// under 2 KiB, but the limit is Kafka's default message size (1 MiB), not
+// less: an attacker who pads his own event (a 400 KB device id on a stolen
+// token) must not make it invisible, so everything a broker can carry is
+// decoded, and Bound keeps the ids small. This is a transport limit,
+// outside the JSON Schema.
+const MaxEventBytes = 1 << 20
 
 // Error is why an event was rejected: a machine-readable Reason, the Field at
 // fault (empty for the whole message) and a human Problem.

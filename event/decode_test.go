@@ -142,7 +142,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"currency not ASCII", txn(`"amount":1,"currency":"€UR"`), ReasonBadValue, "txn.currency", ""},
 		{"string amount on a login", login + `,"txn":{"amount":"5"}}`, ReasonBadAmount, "txn.amount", ""},
 		{"change without field", `{"type":"account_change","change":{},` + base + `}`, ReasonMissingField, "change.field", ""},
-		{"too large", login + `,"x":"` + strings.Repeat("a", MaxEventBytes) + `"}`, ReasonTooLarge, "", "over the 65536-byte limit"},
+		{"too large", login + `,"x":"` + strings.Repeat("a", MaxEventBytes) + `"}`, ReasonTooLarge, "", "over the 1048576-byte limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

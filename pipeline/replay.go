@@ -83,8 +83,9 @@ type ReplayConfig struct {
 	Now      func() time.Time             // wall clock for decided_at; time.Now when nil
 }
 
-// maxLine bounds one event; a longer line is rejected, not fatal.
-const maxLine = 1 << 20
+// maxLine bounds one event, as Kafka's message size bounds it when
+// streaming; a longer line is rejected (too_large), not fatal.
+const maxLine = event.MaxEventBytes
 
 // Replay decides on every line of Input in order, as the streaming path
 // would for the same per-user order. Bad lines are reported and skipped;
@@ -113,7 +114,7 @@ func Replay(ctx context.Context, c ReplayConfig) (Summary, error) {
 		s.Events++
 		var ev event.Event
 		if err == errLineTooLong {
-			err = &event.Error{Reason: event.ReasonInvalidJSON, Problem: fmt.Sprintf("line longer than %d bytes", maxLine)}
+			err = &event.Error{Reason: event.ReasonTooLarge, Problem: fmt.Sprintf("line longer than %d bytes", maxLine)}
 		} else {
 			ev, err = event.Decode(data)
 		}
