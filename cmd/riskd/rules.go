@@ -82,21 +82,21 @@ func checkFolder(w io.Writer, dir string, samples []pipeline.Sample, located boo
 	for _, p := range rep.Problems() {
 		fmt.Fprintln(w, p)
 	}
-	if !rep.OK() {
-		printSilent(w, set, &rep, located)
-		fmt.Fprintf(w, "FAILED %s: %d of %d rules fail at run time on the sample events, which skips them there\n", name, len(rep.Failures), len(set.Rules))
-		return false
-	}
-	fmt.Fprintf(w, "SUCCESS %s: %d rules, version %s; no rule fails on %d sample events (%s)\n",
-		name, len(set.Rules), set.Version, rep.Events, sampleSources(samples))
-	for _, r := range set.Rules {
-		fmt.Fprintf(w, "  %-36s %-18s %-8s %-7s %-7s stage=%-4s fired=%d\n", r.ID, r.Detector, r.Action, r.Subject, r.Mode, r.Stage, rep.Fired[r.ID])
+	if rep.OK() {
+		fmt.Fprintf(w, "SUCCESS %s: %d rules, version %s; no rule fails on %d sample events (%s)\n",
+			name, len(set.Rules), set.Version, rep.Events, sampleSources(samples))
+		for _, r := range set.Rules {
+			fmt.Fprintf(w, "  %-36s %-18s %-8s %-7s %-7s stage=%-4s fired=%d\n", r.ID, r.Detector, r.Action, r.Subject, r.Mode, r.Stage, rep.Fired[r.ID])
+		}
 	}
 	if rep.Rejected > 0 {
 		fmt.Fprintf(w, "  %d sample lines refused and skipped, e.g. %s\n", rep.Rejected, rep.Rejection)
 	}
 	printSilent(w, set, &rep, located)
-	return true
+	if !rep.OK() {
+		fmt.Fprintf(w, "FAILED %s: %d of %d rules fail at run time on the sample events, which skips them there\n", name, len(rep.Failures), len(set.Rules))
+	}
+	return rep.OK()
 }
 
 // printSilent lists the rules that fired on no sample event and did not

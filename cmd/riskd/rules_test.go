@@ -62,7 +62,7 @@ func TestRulesCheck(t *testing.T) {
 		{"samples fire it", []string{"--samples", ok, legacy}, 0, []string{"SUCCESS", "fired=1", "(rules/samples.jsonl, " + ok + ")"}, nil},
 		{"samples catch it", []string{legacy, "--samples", ok + "," + bad}, 1, []string{
 			`legacy.yaml:2: rule "legacy-app" fails on 1 of `, "e.g. event k2 (" + bad + ":2): when, line 1 of the condition: "}, nil},
-		{"samples repeated", []string{"--samples", ok, "--samples", bad, legacy}, 1, []string{"(" + bad + ":2)"}, nil},
+		{"samples repeated", []string{"--samples", ok, "--samples", bad, legacy}, 1, []string{"(" + bad + ":2)", "1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
 		{"refused sample lines counted", []string{"--samples", bad, "../../rules"}, 0, []string{"1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
 		{"missing samples file", []string{"--samples", "/nonexistent.jsonl"}, 1, []string{"riskd: --samples: open /nonexistent.jsonl"}, nil},
 		{"missing folder", []string{"/nonexistent-rules"}, 1, []string{"FAILED /nonexistent-rules: rules: "}, nil},
