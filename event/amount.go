@@ -97,9 +97,11 @@ func parseFloat(num []byte, exp int) float64 {
 	return f
 }
 
-// maxExp bounds the exponent magnitude read from a number's text; any
-// larger one is far out of range whatever the digits (at most 64 KiB).
-const maxExp = 1 << 20
+// maxExp bounds the exponent magnitude read from a number's text. A number
+// has fewer than MaxEventBytes digits, so its first digit's exponent is
+// within MaxEventBytes of the written exponent: one of maxExp or more puts
+// it over 64 decades out of range, whatever the digits.
+const maxExp = MaxEventBytes + 64
 
 // magnitude returns, for num, the text of a valid JSON number, the decimal
 // exponent of its first non-zero digit (3 for 1234.5, -2 for 0.01), whether

@@ -206,6 +206,8 @@ func TestAmountRangeIsExact(t *testing.T) {
 		{"-0.0", false}, {"0e5", false}, {"0.000", false}, {"1e999999999999999999999", false}, {"12.5", true},
 		{"12345" + strings.Repeat("0", 900) + "e-900", true}, {"1" + strings.Repeat("0", 900) + "1e-896", true},
 		{"0." + strings.Repeat("0", 900) + "25e901", true},
+		{"1" + strings.Repeat("0", 1<<19) + "e-524273", true}, {"1" + strings.Repeat("0", 1<<19) + "e-524274", true},
+		{"1" + strings.Repeat("0", 1<<19) + "e-524271", false}, {"0." + strings.Repeat("0", 1<<19) + "1e9999999999", false},
 	}
 	values := map[string]float64{"1" + zeros + "e-2985": 1e15, "12345" + strings.Repeat("0", 900) + "e-900": 12345,
 		"1" + strings.Repeat("0", 900) + "1e-896": 1e5, "0." + strings.Repeat("0", 900) + "25e901": 2.5, "12.5": 12.5}
