@@ -27,7 +27,7 @@ Usage:
   riskd sink --brokers HOST:PORT --clickhouse clickhouse://HOST:PORT/DB [--group riskd] [--retention-days N]
   riskd backtest --clickhouse clickhouse://HOST:PORT/DB --rules DIR --from T --to T [--json]
   riskd demo [--rate EVENTS_PER_S]
-  riskd rules check [--rules DIR]
+  riskd rules check [--samples FILE[,FILE...]] [--geoip-city F] [--geoip-asn F] [DIR...]
   riskd rules test FILE...
 
 Run 'riskd COMMAND -h' for the flags of a command.
