@@ -132,8 +132,10 @@ func (e *Engine) DecideUser(ev *event.Event, now time.Time, out []rules.Decision
 // one place the wall clock limits it, in replay as in run.
 func (e *Engine) Admit(ev *event.Event, now time.Time) error {
 	if ahead := ev.TS.Sub(now); ahead > e.maxFuture {
+		// Sub saturates at about 292 years; whole days do not.
+		days := (ev.TS.Unix() - now.Unix()) / 86400
 		return &event.Error{Reason: ReasonFutureTS, Field: "ts",
-			Problem: fmt.Sprintf("%s is %s ahead of this host's clock (state.max_future %s)", ev.TS.Format(time.RFC3339), ahead.Round(time.Second), e.maxFuture)}
+			Problem: fmt.Sprintf("%s is %d days ahead of this host's clock (state.max_future %s)", ev.TS.Format(time.RFC3339), days, e.maxFuture)}
 	}
 	return nil
 }
