@@ -6,7 +6,7 @@ CITY     := $(GEOIP)/riskd-test-City.mmdb
 ASN      := $(GEOIP)/riskd-test-ASN.mmdb
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: all build test demo replay-demo bench bench-services geoip scenarios toolchain
+.PHONY: all build test fuzz demo replay-demo bench bench-services geoip scenarios toolchain
 
 all: build
 
@@ -30,8 +30,24 @@ INTEGRATION := TestStream|TestRunCommand|TestExample|TestSink|TestBacktest|TestC
 test: toolchain
 	scripts/deps.sh
 	$(GO) vet ./...
+	$(MAKE) fuzz
 	scripts/with-services.sh sh -c '$(GO) test -count=1 -skip "$(INTEGRATION)" ./... && \
 		$(GO) test -count=1 -p 1 -v -run "$(INTEGRATION)" ./pipeline/ ./cmd/riskd/ ./examples/... ./storage/...'
+
+# FUZZ lists the fuzz targets as package:Target; each runs for FUZZTIME in
+# `make test` (go test runs one fuzz target at a time). Their seed corpora
+# live in the packages' testdata/fuzz; a crash found is saved there too, and
+# committed with its fix, so it stays a regression case of every plain
+# `go test` from then on.
+FUZZ     := ./event:FuzzDecode ./pipeline:FuzzObservation ./rules:FuzzLoad
+FUZZTIME ?= 20s
+
+fuzz: toolchain
+	@for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 # The main job: the whole streaming path on an embedded Kafka-protocol
 # broker, fed the shipped labelled traffic, with a report at the end.
