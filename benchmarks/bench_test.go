@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"runtime"
@@ -68,6 +69,21 @@ func BenchmarkDecode(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		if _, err := event.Decode(lines[i%len(lines)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkDecodeFloorMap is the floor Decode is measured against in the
+// same run: encoding/json into a generic map, with no validation at all.
+func BenchmarkDecodeFloorMap(b *testing.B) {
+	lines := loadLines(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(lines[i%len(lines)], &m); err != nil {
 			b.Fatal(err)
 		}
 		i++
