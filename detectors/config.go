@@ -81,7 +81,7 @@ type StateConfig struct {
 	UserTTL         Duration `yaml:"user_ttl"`         // a user idle this long in event time is forgotten
 	IPTTL           Duration `yaml:"ip_ttl"`           // likewise for an address
 	AllowedLateness Duration `yaml:"allowed_lateness"` // out-of-order tolerance: windows keep this much extra history
-	MaxFuture       Duration `yaml:"max_future"`       // an event this far ahead of stream time is flagged future and cannot move the stream clock
+	MaxFuture       Duration `yaml:"max_future"`       // an event dated this far ahead of the wall clock is refused (pipeline admission); this far ahead of the stream clock, flagged future
 }
 
 // TravelConfig parameterises impossible_travel (and token_replay's

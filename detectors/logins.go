@@ -94,9 +94,7 @@ func (p *IPs) Process(ev *event.Event, f *Features) {
 	}
 	st.Attempts = insertByTS(st.Attempts, Attempt{TS: ts, Who: hashString(ev.UserID), Failure: ev.Outcome == event.Failure}, attemptTS)
 	st.Attempts = capOldest(st.Attempts, cfg.MaxAttemptsPerIP)
-	if !future {
-		st.Last = max64(st.Last, ts)
-	}
+	st.Last = max64(st.Last, ts)
 
 	g := &f.IP
 	p.users, p.fails = p.users[:0], p.fails[:0]

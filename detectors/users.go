@@ -69,9 +69,5 @@ func (u *Users) Process(ev *event.Event, f *Features) {
 	logins(st, &s, &f.Logins)
 
 	st.First = min(st.First, ts)
-	if !f.Stream.Future {
-		// A forged far-future event must not make the user's real events
-		// look late, nor keep an idle user from expiring.
-		st.Last = max64(st.Last, ts)
-	}
+	st.Last = max64(st.Last, ts)
 }

@@ -12,9 +12,10 @@ import (
 
 // TestHostileInputChangesNothingForOthers mixes hostile events into the
 // middle of the shipped traffic, in one block where a forged clock jump
-// would do the most harm: 1,000 failed logins dated in the year 2100 and
-// 1,000 dated 45 days ahead of the stream (behind the wall clock, so only
-// the stream clock stands in their way), each from its own account, a
+// would do the most harm: 1,000 failed logins dated in the year 2100,
+// 1,000 dated 45 days ahead of the stream and a chain of 200 each a day
+// after the last (behind the wall clock, so only the stream clock stands in
+// their way), each from its own account, a
 // token used with 400 KB device ids, a 10 MB event, ids that are not UTF-8
 // and years 0000 and 9999. Every decision about the traffic's own users
 // must be exactly what the clean traffic gets, every attack is still

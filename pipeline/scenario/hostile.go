@@ -18,16 +18,19 @@ type HostileOptions struct {
 	FarFuture int // dated in the year 2100, each from its own account
 	Ahead     int // dated AheadBy after the traffic's middle: past the wall clock's reach but far ahead of the stream
 	AheadBy   time.Duration
+	Creep     int // a chain, each 23h59m after the one before: never far ahead of the last
 	BigIDs    int // token issued to one huge device id and used from another
 	BigIDLen  int // bytes of each huge id
 	HugeEvent int // bytes of one valid event's user agent, 0 for none
 }
 
-// DefaultHostile is what the hostile-input tests mix in: 1,000 events from the year 2100 and 1,000 dated 45 days ahead,
-// each from its own account, a token used with 400 KB device ids, a 10 MB
+// DefaultHostile is what the hostile-input tests mix in: 1,000 events from
+// the year 2100, 1,000 dated 45 days ahead and a chain of 200 each a day
+// after the one before (still behind the wall clock of 2026-11), each from
+// its own account, a token used with 400 KB device ids, a 10 MB
 // event, and a few malformed ones (invalid UTF-8 ids, years 0000 and 9999).
 func DefaultHostile() HostileOptions {
-	return HostileOptions{FarFuture: 1000, Ahead: 1000, AheadBy: 45 * 24 * time.Hour, BigIDs: 1, BigIDLen: 400 << 10, HugeEvent: 10 << 20}
+	return HostileOptions{FarFuture: 1000, Ahead: 1000, Creep: 200, AheadBy: 45 * 24 * time.Hour, BigIDs: 1, BigIDLen: 400 << 10, HugeEvent: 10 << 20}
 }
 
 // Hostile returns traffic (JSON Lines, in time order) with hostile events
@@ -89,6 +92,11 @@ func hostileEvents(o HostileOptions, mid time.Time) []Event {
 	for i := range o.Ahead {
 		u := fmt.Sprintf("%sahead-%04d", HostilePrefix, i)
 		evs = append(evs, login("hev-ahead-"+fmt.Sprint(i), u, mid.Add(o.AheadBy+time.Duration(i)*time.Second), fmt.Sprintf("198.51.100.%d", i%250+1)))
+	}
+	for i := range o.Creep {
+		u := fmt.Sprintf("%screep-%04d", HostilePrefix, i)
+		ts := mid.Add(time.Duration(i+1) * (24*time.Hour - time.Minute))
+		evs = append(evs, login("hev-creep-"+fmt.Sprint(i), u, ts, fmt.Sprintf("198.51.100.%d", i%250+1)))
 	}
 	for i := range o.BigIDs {
 		u := fmt.Sprintf("%sbigid-%d", HostilePrefix, i)
