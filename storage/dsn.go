@@ -3,26 +3,62 @@ package storage
 import (
 	"errors"
 	"net/url"
+	"strings"
 )
 
-// RedactDSN returns dsn fit for a log line or an error: with the password
-// replaced by "xxxxx", or a placeholder when dsn does not parse as a URL
-// (where the password would be cannot be known then, so nothing of it is
-// shown).
+// RedactDSN returns dsn fit for a log line or an error: scheme, user, host
+// and database, never a password, whether in the user part or in the query
+// (?password=), and no query at all. A DSN without a //HOST authority (a
+// missing scheme, a typo) is not shown: where its password is cannot be
+// told.
 func RedactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(a DSN that is not a URL; not shown, it may hold a password)"
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "(a DSN not of the form clickhouse://[USER:PASSWORD@]HOST:PORT/DB; not shown, it may hold a password)"
 	}
-	return u.Redacted()
+	out := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		out.User = url.User(u.User.Username())
+	}
+	s := out.String()
+	if u.RawQuery != "" {
+		s += "?…"
+	}
+	return s
 }
 
-// dsnError strips the DSN from a parse error: url.Error quotes the whole
-// URL, password included.
-func dsnError(err error) error {
+// dsnError makes a parse error of dsn safe to show: url.Error quotes the
+// whole URL, and a driver's error may quote a query value, so every secret
+// the DSN holds is cut out of the message.
+func dsnError(dsn string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		err = ue.Err
 	}
-	return err
+	msg := err.Error()
+	for _, secret := range dsnSecrets(dsn) {
+		msg = strings.ReplaceAll(msg, secret, "xxxxx")
+	}
+	return errors.New(msg)
+}
+
+// dsnSecrets lists what of dsn must never be printed: the password of the
+// user part and of the query, and, since a DSN that does not parse can
+// hold its password anywhere, the whole DSN.
+func dsnSecrets(dsn string) []string {
+	secrets := []string{dsn}
+	if at := strings.LastIndex(dsn, "@"); at > 0 {
+		secrets = append(secrets, dsn[:at])
+	}
+	if u, err := url.Parse(dsn); err == nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			secrets = append(secrets, p)
+		}
+		for _, p := range u.Query()["password"] {
+			if p != "" {
+				secrets = append(secrets, p)
+			}
+		}
+	}
+	return secrets
 }

@@ -285,7 +285,7 @@ func Migrate(ctx context.Context, conn driver.Conn, db string) error {
 func Open(dsn string) (driver.Conn, string, error) {
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
-		return nil, "", fmt.Errorf("--clickhouse %s: %w (want clickhouse://[USER:PASSWORD@]HOST:PORT/DB)", RedactDSN(dsn), dsnError(err))
+		return nil, "", fmt.Errorf("--clickhouse %s: %w (want clickhouse://[USER:PASSWORD@]HOST:PORT/DB)", RedactDSN(dsn), dsnError(dsn, err))
 	}
 	db := opts.Auth.Database
 	if db == "" {
