@@ -16,14 +16,21 @@ import (
 // it. A partition whose last message said it was caught up (nothing more
 // to read) holds nothing back; user-stage workers say so in a heartbeat to
 // every address partition when they catch up, and every so often while
-// they work through a backlog. Nothing waits longer than maxHold.
+// they work through a backlog. Nothing waits longer than maxHold, and the
+// hold keeps at most maxItems attempts and maxBytes bytes of their
+// messages: beyond either, the earliest held goes on without waiting
+// (counted in overflows).
 // Not safe for concurrent use: the address worker owns it.
 type hold struct {
-	maxHold  time.Duration
-	items    holdHeap
-	parts    []partMark // per user-stage partition
-	seq      uint64
-	timeouts int // items released by maxHold rather than by watermark
+	maxHold   time.Duration
+	maxItems  int
+	maxBytes  int
+	items     holdHeap
+	bytes     int        // of the held messages' keys and values
+	parts     []partMark // per user-stage partition
+	seq       uint64
+	timeouts  int // items released by maxHold rather than by watermark
+	overflows int // items released early because the hold was full
 }
 
 type partMark struct {
@@ -36,33 +43,49 @@ type held struct {
 	ts      int64 // event time, Unix ms
 	arrived time.Time
 	seq     uint64
+	size    int
 }
 
-// maxHeld bounds the memory of a hold: beyond it, items go in arrival
-// order rather than wait.
-const maxHeld = 100_000
+// maxHeld and maxHeldBytes bound the memory of a hold: beyond either,
+// items go on without waiting for their turn. The bytes are those of the
+// held messages' keys and values (an attempt's decoded event and features
+// take about as much again).
+const (
+	maxHeld      = 100_000
+	maxHeldBytes = 64 << 20
+)
 
-func newHold(maxHold time.Duration) *hold { return &hold{maxHold: maxHold} }
+// newHold returns an empty hold for the messages of sources user-stage
+// partitions (the input topics' partition count).
+func newHold(maxHold time.Duration, sources int) *hold {
+	h := &hold{maxHold: maxHold, maxItems: maxHeld, maxBytes: maxHeldBytes, parts: make([]partMark, max(sources, 0))}
+	for i := range h.parts {
+		h.parts[i].mark = math.MinInt64
+	}
+	return h
+}
 
-// add holds it, which came from user-stage partition src of sources with
-// that partition's watermark mark; caught says that partition had read
+// add holds it, which came from user-stage partition src with that
+// partition's watermark mark; caught says that partition had read
 // everything there was.
-func (h *hold) add(it item, src, sources int, mark int64, caught bool, now time.Time) {
-	h.mark(src, sources, mark, caught)
+func (h *hold) add(it item, src int, mark int64, caught bool, now time.Time) {
+	h.mark(src, mark, caught)
 	h.seq++
-	heap.Push(&h.items, held{it: it, ts: it.ev.TS.UnixMilli(), arrived: now, seq: h.seq})
+	size := len(it.msg.Key) + len(it.msg.Value)
+	h.bytes += size
+	heap.Push(&h.items, held{it: it, ts: it.ev.TS.UnixMilli(), arrived: now, seq: h.seq, size: size})
 }
 
-// mark records what user-stage partition src said of its progress.
-func (h *hold) mark(src, sources int, mark int64, caught bool) {
-	for len(h.parts) < sources {
-		h.parts = append(h.parts, partMark{mark: math.MinInt64})
+// mark records what user-stage partition src said of its progress. A
+// partition the hold was not made for is ignored (decodeObservation lets
+// none through).
+func (h *hold) mark(src int, mark int64, caught bool) {
+	if src < 0 || src >= len(h.parts) {
+		return
 	}
-	if src >= 0 && src < len(h.parts) {
-		p := &h.parts[src]
-		p.caught = caught
-		p.mark = max(p.mark, mark)
-	}
+	p := &h.parts[src]
+	p.caught = caught
+	p.mark = max(p.mark, mark)
 }
 
 // release pops the next item that may be decided at now.
@@ -72,14 +95,21 @@ func (h *hold) release(now time.Time) (item, bool) {
 	}
 	top := h.items[0]
 	ordered := top.ts <= h.watermark(now.Sub(top.arrived) < caughtGrace)
-	if ordered || now.Sub(top.arrived) >= h.maxHold || len(h.items) > maxHeld {
-		if !ordered {
-			h.timeouts++
-		}
-		heap.Pop(&h.items)
-		return top.it, true
+	timedOut := now.Sub(top.arrived) >= h.maxHold
+	full := len(h.items) > h.maxItems || h.bytes > h.maxBytes
+	if !ordered && !timedOut && !full {
+		return item{}, false
 	}
-	return item{}, false
+	switch {
+	case ordered:
+	case timedOut:
+		h.timeouts++
+	default:
+		h.overflows++
+	}
+	heap.Pop(&h.items)
+	h.bytes -= top.size
+	return top.it, true
 }
 
 // caughtGrace is how long an attempt also waits for partitions that said

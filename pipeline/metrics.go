@@ -25,7 +25,8 @@ type Metrics struct {
 	Evictions     *prometheus.CounterVec   // stage
 	Expirations   *prometheus.CounterVec   // stage
 	Batches       prometheus.Counter       //
-	WriteErrors   prometheus.Counter       //
+	WriteErrors   *prometheus.CounterVec   // kind: retriable, permanent
+	Stalled       *prometheus.GaugeVec     // stage
 	Commits       prometheus.Counter       //
 	CommitErrors  prometheus.Counter       //
 	Generations   prometheus.Counter       //
@@ -36,6 +37,8 @@ type Metrics struct {
 	BatchSize     prometheus.Histogram     //
 	Processing    *prometheus.HistogramVec // stage: per-event CPU time in the worker
 	HoldTimeouts  prometheus.Counter       //
+	HoldOverflows prometheus.Counter       //
+	RuleErrors    *prometheus.CounterVec   // rule
 }
 
 // latencyBuckets go from a millisecond to a day: the event-time latency of
@@ -73,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: latencyBuckets,
 		}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "riskd_consumer_lag_messages", Help: "Messages between the last one processed and the partition's high watermark.",
+			Name: "riskd_consumer_lag_messages", Help: "The partition's high watermark minus the offset this instance last committed for it: messages not yet decided, written and committed.",
 		}, []string{"topic", "partition"}),
 		StateKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "riskd_state_keys", Help: "Keys held in detector state, by stage (user, ip) and partition.",
@@ -84,12 +87,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Expirations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "riskd_state_expirations_total", Help: "Keys dropped from detector state after their event-time TTL.",
 		}, []string{"stage"}),
-		Batches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "riskd_output_batches_total", Help: "Output batches acknowledged by the broker.",
-		}),
-		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "riskd_output_write_errors_total", Help: "Failed attempts to write an output batch; the batch is retried.",
-		}),
 		Commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "riskd_offset_commits_total", Help: "Offset commits to the consumer group.",
 		}),
@@ -108,9 +105,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RulesInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "riskd_rules_info", Help: "The rules version in use (value 1).",
 		}, []string{"version"}),
-		Outputs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "riskd_output_messages_total", Help: "Messages produced, by topic.",
-		}, []string{"topic"}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "riskd_batch_events", Help: "Events per output batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
@@ -119,18 +113,47 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "riskd_processing_seconds", Help: "Time a worker spends on one input message, by stage.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"stage"}),
-		HoldTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "riskd_ip_hold_timeouts_total",
-			Help: "Login attempts the address stage decided out of event-time order because a user-stage partition fell more than --ip-hold behind.",
-		}),
 	}
+	m.addOutputs()
 	if reg != nil {
 		reg.MustRegister(m.Events, m.Rejected, m.Duplicates, m.Signals, m.RuleHits, m.Decisions,
 			m.EventLatency, m.IngestLatency, m.Lag, m.StateKeys, m.Evictions, m.Expirations,
 			m.Batches, m.WriteErrors, m.Commits, m.CommitErrors, m.Generations, m.Partitions,
-			m.Ready, m.RulesInfo, m.Outputs, m.BatchSize, m.Processing, m.HoldTimeouts)
+			m.Ready, m.RulesInfo, m.Outputs, m.BatchSize, m.Processing, m.HoldTimeouts,
+			m.Stalled, m.HoldOverflows, m.RuleErrors)
 	}
 	return m
+}
+
+// addOutputs creates the collectors of the output side: writes, stalls,
+// the address stage's hold and rule failures.
+func (m *Metrics) addOutputs() {
+	m.Batches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskd_output_batches_total", Help: "Output batches acknowledged by the broker.",
+	})
+	m.WriteErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskd_output_write_errors_total",
+		Help: "Output messages whose write failed, by kind: retriable (written again after a backoff) or permanent (the broker refuses that message: it is dead-lettered instead).",
+	}, []string{"kind"})
+	m.Stalled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "riskd_partitions_stalled",
+		Help: "Partitions, by stage, whose output write under way has not succeeded (failing or hanging) for the stall timeout, 30 s; their offsets stand still, and /readyz answers 503 while any is.",
+	}, []string{"stage"})
+	m.Outputs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskd_output_messages_total", Help: "Messages produced, by topic.",
+	}, []string{"topic"})
+	m.HoldTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskd_ip_hold_timeouts_total",
+		Help: "Login attempts the address stage decided out of event-time order because a user-stage partition fell more than --ip-hold behind.",
+	})
+	m.HoldOverflows = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskd_ip_hold_overflow_total",
+		Help: "Login attempts the address stage decided before their turn because its hold was full (100,000 attempts or 64 MiB of messages).",
+	})
+	m.RuleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskd_rule_errors_total",
+		Help: "Rule evaluations that failed at run time, by rule; the rule is skipped for that event and the other rules decide.",
+	}, []string{"rule"})
 }
 
 // observeDecisions counts ds and their reasons.
