@@ -1,0 +1,394 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/produce"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/streamtest"
+	"github.com/riskd/riskd/rules"
+)
+
+// poisonUser is the user whose decisions rulesWith's poison rule makes
+// larger than poisonBytes.
+const (
+	poisonUser  = "poison-user"
+	poisonBytes = 12000
+)
+
+// rulesWith returns the shipped rules plus the rule files given (name →
+// YAML), loaded from a temporary folder.
+func rulesWith(t *testing.T, extra map[string]string) *rules.Set {
+	t.Helper()
+	dir := t.TempDir()
+	files, _ := filepath.Glob("../rules/*.yaml")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, text := range extra {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := rules.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// poisonRules has a rule firing on poisonUser only, whose description (the
+// decision's summary, as its detector did not fire) makes the decision
+// larger than poisonBytes.
+func poisonRules(t *testing.T) *rules.Set {
+	return rulesWith(t, map[string]string{"poison.yaml": fmt.Sprintf(`rules:
+  - id: poison-lockout
+    description: %s
+    detector: failed_login_burst
+    when: event.user_id == %q
+    action: lockout
+    subject: user
+    score: 10
+    expires: 1m
+`, strings.Repeat("p", poisonBytes), poisonUser)})
+}
+
+// testLogin is a successful login event of user at second sec of the test
+// day, with extra fields (raw JSON, may be empty) in front.
+func testLogin(id, user string, sec int, extra string) []byte {
+	ts := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second)
+	return []byte(fmt.Sprintf(`{%s"event_id":%q,"type":"login","ts":%q,"user_id":%q,"ip":"24.12.6.%d","device_id":"dev-%s","outcome":"success","user_agent":"test","app":{"platform":"ios","version":"5.2.1"}}`,
+		extra, id, ts.Format(time.RFC3339), user, 10+sec%200, user))
+}
+
+// authRecord puts value on the auth topic, keyed by key.
+func authRecord(tp streamTopics, key string, value []byte) *kgo.Record {
+	return &kgo.Record{Topic: tp.auth, Key: []byte(key), Value: value}
+}
+
+// recordHeaders returns r's headers as a map.
+func recordHeaders(r *kgo.Record) map[string]string {
+	h := map[string]string{}
+	for _, kv := range r.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	return h
+}
+
+// createTopicsWith creates topics with partitions and the topic configs,
+// and waits until they have leaders.
+func createTopicsWith(t *testing.T, b streamtest.Broker, partitions int32, configs map[string]*string, topics ...string) {
+	t.Helper()
+	adm := kadm.NewClient(streamtest.Client(t, b))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopics(ctx, partitions, 1, configs, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil {
+			t.Fatalf("create topic %s: %v", r.Topic, r.Err)
+		}
+	}
+	for {
+		md, err := adm.Metadata(ctx, topics...)
+		if err == nil && md.Topics.Error() == nil && len(md.Topics) == len(topics) {
+			ok := true
+			for _, td := range md.Topics {
+				for _, p := range td.Partitions {
+					ok = ok && p.Err == nil && p.Leader >= 0
+				}
+				ok = ok && len(td.Partitions) == int(partitions)
+			}
+			if ok {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topics %v have no leaders: %v", topics, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitCommitted waits until group has committed the end offset of every
+// partition of topics, and fails t after timeout.
+func waitCommitted(t *testing.T, b streamtest.Broker, group string, timeout time.Duration, topics ...string) {
+	t.Helper()
+	adm := kadm.NewClient(streamtest.Client(t, b))
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ends, err1 := adm.ListEndOffsets(ctx, topics...)
+		committed, err2 := adm.FetchOffsets(ctx, group)
+		cancel()
+		behind := []string{}
+		if err1 == nil && err2 == nil {
+			ends.Each(func(o kadm.ListedOffset) {
+				c, ok := committed.Lookup(o.Topic, o.Partition)
+				if o.Offset > 0 && (!ok || c.At < o.Offset) {
+					behind = append(behind, fmt.Sprintf("%s/%d at %d of %d", o.Topic, o.Partition, c.At, o.Offset))
+				}
+			})
+			if len(behind) == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offsets not committed after %s: %v (errors %v, %v)", timeout, behind, err1, err2)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// metricValue reads a counter's or gauge's value.
+func metricValue(c prometheus.Metric) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	if m.Gauge != nil {
+		return m.Gauge.GetValue()
+	}
+	return m.Counter.GetValue()
+}
+
+// lagSum sums riskd_consumer_lag_messages over the partitions of topics.
+func lagSum(topics []string, partitions int) float64 {
+	sum := 0.0
+	for _, tp := range topics {
+		for p := range partitions {
+			sum += metricValue(testMetrics.Lag.WithLabelValues(tp, strconv.Itoa(p)))
+		}
+	}
+	return sum
+}
+
+// eventIDs returns the event ids decided in recs.
+func eventIDs(recs []*kgo.Record) map[string]bool { return seen(recs, "event_id") }
+
+// refusingTransport fails every produce request to one topic while on, as
+// a broker that keeps refusing it would (NotEnoughReplicas, retriable).
+type refusingTransport struct {
+	kafka.RoundTripper
+	topic string
+	on    atomic.Bool
+}
+
+func (r *refusingTransport) RoundTrip(ctx context.Context, addr net.Addr, req protocol.Message) (protocol.Message, error) {
+	if p, ok := req.(*produce.Request); ok && r.on.Load() {
+		for _, tp := range p.Topics {
+			if tp.Topic == r.topic {
+				return nil, kafka.NotEnoughReplicas
+			}
+		}
+	}
+	return r.RoundTripper.RoundTrip(ctx, addr, req)
+}
+
+// poisonCase is an input whose outputs cannot all be written, and what its
+// dead letter must be.
+type poisonCase struct {
+	name   string
+	value  []byte
+	reason string
+	whole  bool // the dead letter carries the input whole; else cut, with riskd-trimmed
+}
+
+// poisonTraffic returns the poison inputs, each followed by normal logins
+// of other users, as records (keyed by the case name or the user), and the
+// ids of the normal logins and of the poison events that still get a
+// decision.
+func poisonTraffic(tp streamTopics, cases []poisonCase) (recs []*kgo.Record, decided map[string]bool) {
+	decided = map[string]bool{}
+	sec := 0
+	for i, pc := range cases {
+		recs = append(recs, authRecord(tp, pc.name, pc.value))
+		for j := range 10 {
+			sec++
+			id, user := fmt.Sprintf("ev-after-%d-%d", i, j), fmt.Sprintf("u-%d", (i*10+j)%23)
+			recs = append(recs, authRecord(tp, user, testLogin(id, user, 100+sec, "")))
+			decided[id] = true
+		}
+	}
+	return recs, decided
+}
+
+// checkDeadLetters checks that the dead-letter topic holds one dead letter
+// per case, as the case says, each within limit bytes.
+func checkDeadLetters(t *testing.T, dlq []*kgo.Record, cases []poisonCase, source string, limit int) {
+	t.Helper()
+	byKey := map[string]*kgo.Record{}
+	for _, r := range dlq {
+		byKey[string(r.Key)] = r
+	}
+	if len(dlq) != len(cases) {
+		t.Errorf("%d dead letters, want %d", len(dlq), len(cases))
+	}
+	for _, pc := range cases {
+		r := byKey[pc.name]
+		if r == nil {
+			t.Errorf("%s: no dead letter", pc.name)
+			continue
+		}
+		h := recordHeaders(r)
+		size := len(r.Key) + len(r.Value)
+		for k, v := range h {
+			size += len(k) + len(v)
+		}
+		switch {
+		case h[pipeline.HeaderReason] != pc.reason:
+			t.Errorf("%s: reason %q, want %q (%s)", pc.name, h[pipeline.HeaderReason], pc.reason, h[pipeline.HeaderError])
+		case h[pipeline.HeaderTopic] != source || h[pipeline.HeaderOffset] == "" || h[pipeline.HeaderError] == "":
+			t.Errorf("%s: headers %v lack the source or the error", pc.name, h)
+		case size > limit:
+			t.Errorf("%s: dead letter of %d bytes, over %d", pc.name, size, limit)
+		case pc.whole && (string(r.Value) != string(pc.value) || h[pipeline.HeaderTrimmed] != ""):
+			t.Errorf("%s: the dead letter does not carry the input whole (%d of %d bytes)", pc.name, len(r.Value), len(pc.value))
+		case !pc.whole && (h[pipeline.HeaderTrimmed] != strconv.Itoa(len(pc.value)) || !strings.HasPrefix(string(pc.value), string(r.Value))):
+			t.Errorf("%s: %s = %q, want the input's %d bytes, and a prefix of it", pc.name, pipeline.HeaderTrimmed, h[pipeline.HeaderTrimmed], len(pc.value))
+		}
+		t.Logf("%s: %s: %s (%d bytes)", pc.name, h[pipeline.HeaderReason], h[pipeline.HeaderError], size)
+	}
+}
+
+// waitLag waits until the lag gauge of topics (4 partitions) satisfies ok.
+func waitLag(t *testing.T, topics []string, timeout time.Duration, ok func(float64) bool, what string) float64 {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l := lagSum(topics, 4)
+		if ok(l) {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lag %v after %s: want %s", l, timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestStreamPoisonOutput streams inputs whose outputs are over
+// MaxMessageBytes (8 KiB here), each followed by ordinary logins: a
+// decision too large (a rule with a 12 KB summary), an observation and a
+// feature record too large (a padded login), an input too large itself
+// and an invalid one too large. Each goes to the dead-letter topic with
+// its reason, whole or cut to fit; every later event is decided, the
+// offsets are committed and the lag comes back to 0.
+func TestStreamPoisonOutput(t *testing.T) {
+	const limit = 8192
+	pad := func(n int) string { return `"pad":"` + strings.Repeat("z", n) + `",` }
+	huge := min(100_000, event.MaxEventBytes-1000)
+	cases := []poisonCase{
+		{"decision-too-large", testLogin("ev-poison", poisonUser, 1, ""), pipeline.ReasonOutputTooLarge, true},
+		{"observation-too-large", testLogin("ev-padded", "u-padded", 2, pad(7000)), pipeline.ReasonOutputTooLarge, true},
+		{"input-too-large", testLogin("ev-huge", "u-huge", 3, pad(huge)), pipeline.ReasonOutputTooLarge, false},
+		{"invalid-and-too-large", []byte(`{"event_id":"` + strings.Repeat("j", 200_000)), event.ReasonInvalidJSON, false},
+	}
+	for _, b := range streamtest.Brokers(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			tp := newTopics(t, b)
+			recs, decided := poisonTraffic(tp, cases)
+			decided["ev-padded"], decided["ev-huge"] = true, true // their decisions are small
+			streamtest.Produce(t, b, recs)
+			group := "riskd-" + tp.auth
+			s := newStreamWith(t, b, tp, group, true, func(c *pipeline.StreamConfig) {
+				c.Rules = poisonRules(t)
+				c.MaxMessageBytes = limit
+				c.FeaturesTopic = "features-" + tp.auth
+			})
+			stop := runStream(s)
+			got := streamtest.Consume(t, b, tp.decisions, time.Minute, func(r []*kgo.Record) bool { return len(eventIDs(r)) >= len(decided) })
+			dlq := streamtest.Consume(t, b, tp.dlq, 30*time.Second, func(r []*kgo.Record) bool { return len(r) >= len(cases) })
+			ids := eventIDs(got)
+			for id := range decided {
+				if !ids[id] {
+					t.Errorf("event %s not decided", id)
+				}
+			}
+			if ids["ev-poison"] {
+				t.Error("the decision over the limit was written")
+			}
+			checkDeadLetters(t, dlq, cases, tp.auth, limit)
+			waitCommitted(t, b, group, 30*time.Second, tp.auth, tp.txn)
+			waitLag(t, []string{tp.auth, tp.txn}, 10*time.Second, func(l float64) bool { return l == 0 }, "0 once everything is committed")
+			if n := s.Stalled(); n != 0 {
+				t.Errorf("%d partitions stalled", n)
+			}
+			if err, _ := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if r, ok := s.LastDrain(); !ok || !r.Clean() {
+				t.Errorf("drain: %v (%v)", r, ok)
+			}
+		})
+	}
+}
+
+// TestStreamBrokerRefusesSize writes decisions to a topic whose
+// max.message.bytes (4 KiB) is below MaxMessageBytes, so that the broker
+// itself refuses the 12 KB decision (MessageSizeTooLarge), and the
+// batches of ordinary decisions larger than 4 KiB with it: the refused
+// decision's input goes to the dead-letter topic, the ordinary ones are
+// written alone, and every later event is decided and committed.
+func TestStreamBrokerRefusesSize(t *testing.T) {
+	cases := []poisonCase{{"decision-too-large", testLogin("ev-poison", poisonUser, 1, ""), pipeline.ReasonOutputTooLarge, true}}
+	for _, b := range streamtest.Brokers(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq", "ip")
+			tp := streamTopics{n[0], n[1], n[2], n[3], n[4]}
+			streamtest.CreateTopics(t, b, 4, tp.auth, tp.txn)
+			streamtest.CreateTopics(t, b, 2, tp.dlq)
+			small := "4096"
+			createTopicsWith(t, b, 2, map[string]*string{"max.message.bytes": &small}, tp.decisions)
+			recs, decided := poisonTraffic(tp, cases)
+			streamtest.Produce(t, b, recs)
+			permanent := metricValue(testMetrics.WriteErrors.WithLabelValues("permanent"))
+			group := "riskd-" + tp.auth
+			s := newStreamWith(t, b, tp, group, true, func(c *pipeline.StreamConfig) { c.Rules = poisonRules(t) })
+			stop := runStream(s)
+			got := streamtest.Consume(t, b, tp.decisions, time.Minute, func(r []*kgo.Record) bool { return len(eventIDs(r)) >= len(decided) })
+			dlq := streamtest.Consume(t, b, tp.dlq, 30*time.Second, func(r []*kgo.Record) bool { return len(r) >= len(cases) })
+			ids := eventIDs(got)
+			for id := range decided {
+				if !ids[id] {
+					t.Errorf("event %s not decided", id)
+				}
+			}
+			checkDeadLetters(t, dlq, cases, tp.auth, pipeline.DefaultMaxMessageBytes)
+			if len(dlq) > 0 && !strings.Contains(recordHeaders(dlq[0])[pipeline.HeaderError], "refused by the broker") {
+				t.Errorf("riskd-error %q does not say the broker refused it", recordHeaders(dlq[0])[pipeline.HeaderError])
+			}
+			waitCommitted(t, b, group, 30*time.Second, tp.auth, tp.txn)
+			if d := metricValue(testMetrics.WriteErrors.WithLabelValues("permanent")) - permanent; d < 1 {
+				t.Errorf("riskd_output_write_errors_total{kind=permanent} went up by %v", d)
+			}
+			if err, _ := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
