@@ -29,8 +29,13 @@ func TestLayeredConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", nil, nil, func(f *runFlags) string {
-			return want(f.group == "riskd" && f.topics.String() == "auth-events,txn-events" && f.metricsAddr == "127.0.0.1:9464", "defaults")
+			return want(f.group == "riskd" && f.topics.String() == "auth-events,txn-events" && f.metricsAddr == "127.0.0.1:9464" &&
+				f.maxMessage == 1_000_000, "defaults")
 		}, ""},
+		{"max message bytes from the environment", nil, map[string]string{"RISKD_MAX_MESSAGE_BYTES": "500000"}, func(f *runFlags) string {
+			return want(f.maxMessage == 500000, "--max-message-bytes")
+		}, ""},
+		{"max message bytes not a number", []string{"--max-message-bytes", "1MB"}, nil, nil, "max-message-bytes"},
 		{"file", []string{"--config", good}, nil, func(f *runFlags) string {
 			return want(f.brokers.String() == "k1:9092,k2:9092" && f.group == "from-file" && f.emit.value == "all" && f.maxBatch == 10, "file values")
 		}, ""},

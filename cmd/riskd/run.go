@@ -47,6 +47,7 @@ type runFlags struct {
 	flushInterval  time.Duration
 	commitInterval time.Duration
 	drainTimeout   time.Duration
+	maxMessage     int
 	ipHold         time.Duration
 	mergeGrace     time.Duration
 	logLevel       choiceFlag
@@ -87,6 +88,8 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.DurationVar(&f.flushInterval, "flush-interval", 20*time.Millisecond, "longest a decision waits for its batch while input keeps coming")
 	fs.DurationVar(&f.commitInterval, "commit-interval", time.Second, "how often acknowledged offsets are committed")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "bound on the wait for in-flight writes at shutdown or rebalance")
+	fs.IntVar(&f.maxMessage, "max-message-bytes", pipeline.DefaultMaxMessageBytes,
+		"largest message riskd writes (the brokers' message.max.bytes less headroom): an output over it is not written and its input goes to the dead-letter topic (output_too_large); a dead letter over it is cut to fit")
 	fs.DurationVar(&f.mergeGrace, "merge-grace", 5*time.Millisecond, "how long an event waits for the other input topics' events of the same burst (0: not at all)")
 	fs.DurationVar(&f.ipHold, "ip-hold", 2*time.Second, "longest the address stage holds a login attempt back for event-time order")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error")
@@ -143,6 +146,7 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (pipeline.StreamConfig, erro
 		FlushInterval:     f.flushInterval,
 		CommitInterval:    f.commitInterval,
 		DrainTimeout:      f.drainTimeout,
+		MaxMessageBytes:   f.maxMessage,
 		IPHold:            f.ipHold,
 		MergeGrace:        f.mergeGrace,
 		CreateTopics:      f.createTopics,
@@ -213,7 +217,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if f.metricsAddr != "" {
-		srv, err := serveOps(f.metricsAddr, reg, stream.Ready)
+		srv, err := serveOpsCheck(f.metricsAddr, reg, streamReadiness(stream))
 		if err != nil {
 			return err
 		}
@@ -238,7 +242,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	select {
 	case err := <-done:
 		if err == nil {
-			log.Info().Msg("drained, committed and left the group")
+			logDrain(log, stream)
 		}
 		return err
 	case <-time.After(cfg.DrainTimeout + 15*time.Second):
@@ -246,17 +250,63 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 }
 
+// logDrain says how the stop went, as it went: the exit status stays 0 when
+// some partitions were abandoned (their events are redelivered to the next
+// owner, with the same decision ids), but the log does not say
+// "committed" for what was not.
+func logDrain(log zerolog.Logger, stream *pipeline.Stream) {
+	r, ok := stream.LastDrain()
+	switch {
+	case !ok:
+		log.Info().Msg("stopped before any partition was assigned; left the group")
+	case r.Clean():
+		log.Info().Int("partitions", r.Partitions).Msg("drained, committed and left the group")
+	default:
+		log.Warn().Int("partitions", r.Partitions).Int("drained", r.Partitions-len(r.Abandoned)).Strs("abandoned", r.Abandoned).
+			AnErr("commit_error", r.CommitErr).
+			Msg("stopped and left the group, but not everything was drained or committed: the events after the last committed offsets will be redelivered to the next owner and decided again (same decision ids)")
+	}
+}
+
+// streamReadiness is the /readyz check of `riskd run`: not ready before the
+// stream holds a generation of the group, nor while some partition's
+// output writes keep failing (Stream.Stalled), which is when its offsets
+// stand still.
+func streamReadiness(stream *pipeline.Stream) func() string {
+	return func() string {
+		if !stream.Ready() {
+			return "not in the consumer group yet"
+		}
+		if n := stream.Stalled(); n > 0 {
+			return fmt.Sprintf("the outputs of %d partitions have not been written for the stall timeout (see riskd_partitions_stalled and the log)", n)
+		}
+		return ""
+	}
+}
+
 // serveOps serves the metrics and health endpoints on addr; the returned
-// server's Addr is the address bound (addr may end in :0).
+// server's Addr is the address bound (addr may end in :0). /readyz answers
+// 503 while ready says false.
 func serveOps(addr string, reg *prometheus.Registry, ready func() bool) (*http.Server, error) {
+	return serveOpsCheck(addr, reg, func() string {
+		if !ready() {
+			return "not in the consumer group yet"
+		}
+		return ""
+	})
+}
+
+// serveOpsCheck is serveOps with a readiness check that says why it is not
+// ready (empty when it is); /readyz answers 503 with that reason.
+func serveOpsCheck(addr string, reg *prometheus.Registry, notReady func() string) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "not ready: not in the consumer group yet", http.StatusServiceUnavailable)
+		if why := notReady(); why != "" {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskd/riskd/pipeline/streamtest"
@@ -275,5 +276,36 @@ func waitStatus(t *testing.T, url string, status int) {
 			t.Fatalf("%s never answered %d", url, status)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReadyz checks that /readyz says why it is not ready: before the
+// group, and while partitions are stalled (Stream.Stalled), as `riskd run`
+// wires it.
+func TestReadyz(t *testing.T) {
+	why := ""
+	srv, err := serveOpsCheck("127.0.0.1:0", prometheus.NewRegistry(), func() string { return why })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, tt := range []struct {
+		why    string
+		status int
+	}{
+		{"", http.StatusOK},
+		{"the outputs of 2 partitions have not been written for the stall timeout", http.StatusServiceUnavailable},
+		{"", http.StatusOK},
+	} {
+		why = tt.why
+		resp, err := http.Get("http://" + srv.Addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.why) {
+			t.Errorf("/readyz with %q: %d %q, want %d", tt.why, resp.StatusCode, body, tt.status)
+		}
 	}
 }
