@@ -131,7 +131,7 @@ func (w *worker) pop() item {
 			continue
 		}
 		ts := int64(math.MinInt64)
-		if s.head.err == nil {
+		if s.head.err == nil && !w.farAhead(s.head) {
 			ts = s.head.ev.TS.UnixNano()
 		}
 		if best == nil || ts < bestTS {
@@ -145,6 +145,20 @@ func (w *worker) pop() item {
 		best.first = it.msg.Offset
 	}
 	return it
+}
+
+// farAhead reports that it is dated more than state.max_future past the
+// newest event decided here (or past the wall clock, so it will be
+// refused). Such an item goes first, like an undecodable one: it moves no
+// clock and changes nothing for other users, but merged by its time it
+// would hold its topic back while the other topics' backlog went ahead,
+// and a forged timestamp would reorder everyone's events.
+func (w *worker) farAhead(it *item) bool {
+	maxFuture := time.Duration(w.cfg.Rules.Detectors.State.MaxFuture)
+	if it.ev.TS.After(w.cfg.Now().Add(maxFuture)) {
+		return true
+	}
+	return w.mark != math.MinInt64 && it.ev.TS.UnixMilli()-w.mark > maxFuture.Milliseconds()
 }
 
 // watermark is the event time below which this worker expects no more
