@@ -18,17 +18,37 @@ import (
 // the text of each file.
 func candidateRules(t *testing.T, edit func(name, text string) string) *rules.Set {
 	t.Helper()
+	return loadRules(t, editedRules(t, edit, nil))
+}
+
+// editedRules copies the shipped rules to a temporary folder, with edit
+// applied to the text of each file and the extra files (name → YAML)
+// added, and returns the folder.
+func editedRules(t *testing.T, edit func(name, text string) string, extra map[string]string) string {
+	t.Helper()
 	dir := t.TempDir()
+	all := map[string]string{}
+	for name, text := range extra {
+		all[name] = text
+	}
 	files, _ := filepath.Glob("../rules/*.yaml")
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(edit(filepath.Base(f), string(b))), 0o644); err != nil {
+		all[filepath.Base(f)] = edit(filepath.Base(f), string(b))
+	}
+	for name, text := range all {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return dir
+}
+
+func loadRules(t *testing.T, dir string) *rules.Set {
+	t.Helper()
 	set, err := rules.Load(dir)
 	if err != nil {
 		t.Fatal(err)

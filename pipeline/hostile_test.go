@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -21,15 +20,7 @@ import (
 // must be exactly what the clean traffic gets, every attack is still
 // caught, and the huge ids are tracked without growing the decision.
 func TestHostileInputChangesNothingForOthers(t *testing.T) {
-	traffic, err := os.ReadFile("../testdata/scenarios/traffic.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var labels scenario.Labels
-	lb, _ := os.ReadFile("../testdata/scenarios/labels.json")
-	if err := json.Unmarshal(lb, &labels); err != nil {
-		t.Fatal(err)
-	}
+	traffic, labels := shippedTraffic(t)
 	mixed, err := scenario.Hostile(traffic, scenario.DefaultHostile())
 	if err != nil {
 		t.Fatal(err)

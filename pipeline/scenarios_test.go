@@ -68,6 +68,17 @@ func checkReport(t *testing.T, r scenario.Report) {
 // caught with its detector and at least its action, and no benign user is
 // locked out.
 func TestShippedScenarios(t *testing.T) {
+	data, labels := shippedTraffic(t)
+	ds, sum := replayAll(t, data, false)
+	if sum.Rejected != 0 {
+		t.Errorf("%d shipped events rejected", sum.Rejected)
+	}
+	checkReport(t, scenario.Score(labels, ds))
+}
+
+// shippedTraffic returns the shipped labelled traffic and its labels.
+func shippedTraffic(t testing.TB) ([]byte, scenario.Labels) {
+	t.Helper()
 	data, err := os.ReadFile("../testdata/scenarios/traffic.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -77,11 +88,7 @@ func TestShippedScenarios(t *testing.T) {
 	if err := json.Unmarshal(lb, &labels); err != nil {
 		t.Fatal(err)
 	}
-	ds, sum := replayAll(t, data, false)
-	if sum.Rejected != 0 {
-		t.Errorf("%d shipped events rejected", sum.Rejected)
-	}
-	checkReport(t, scenario.Score(labels, ds))
+	return data, labels
 }
 
 // TestGeneratedScenarios checks other seeds of the generator, so the

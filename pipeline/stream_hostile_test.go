@@ -3,7 +3,6 @@ package pipeline_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +20,7 @@ import (
 // decisions are replay's, every attack is caught, the refused events are
 // on the dead-letter topic with their reasons, and the stream drains.
 func TestStreamHostile(t *testing.T) {
-	traffic, err := os.ReadFile("../testdata/scenarios/traffic.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	traffic, _ := shippedTraffic(t)
 	o := scenario.DefaultHostile()
 	o.HugeEvent = 0
 	mixed, err := scenario.Hostile(traffic, o)

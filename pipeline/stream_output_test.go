@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,27 +35,7 @@ const (
 // YAML), loaded from a temporary folder.
 func rulesWith(t *testing.T, extra map[string]string) *rules.Set {
 	t.Helper()
-	dir := t.TempDir()
-	files, _ := filepath.Glob("../rules/*.yaml")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, text := range extra {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := rules.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return loadRules(t, editedRules(t, func(_, text string) string { return text }, extra))
 }
 
 // poisonRules has a rule firing on poisonUser only, whose description (the
@@ -96,44 +74,6 @@ func recordHeaders(r *kgo.Record) map[string]string {
 		h[kv.Key] = string(kv.Value)
 	}
 	return h
-}
-
-// createTopicsWith creates topics with partitions and the topic configs,
-// and waits until they have leaders.
-func createTopicsWith(t *testing.T, b streamtest.Broker, partitions int32, configs map[string]*string, topics ...string) {
-	t.Helper()
-	adm := kadm.NewClient(streamtest.Client(t, b))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := adm.CreateTopics(ctx, partitions, 1, configs, topics...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range resp.Sorted() {
-		if r.Err != nil {
-			t.Fatalf("create topic %s: %v", r.Topic, r.Err)
-		}
-	}
-	for {
-		md, err := adm.Metadata(ctx, topics...)
-		if err == nil && md.Topics.Error() == nil && len(md.Topics) == len(topics) {
-			ok := true
-			for _, td := range md.Topics {
-				for _, p := range td.Partitions {
-					ok = ok && p.Err == nil && p.Leader >= 0
-				}
-				ok = ok && len(td.Partitions) == int(partitions)
-			}
-			if ok {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topics %v have no leaders: %v", topics, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // waitCommitted waits until group has committed the end offset of every
@@ -363,7 +303,7 @@ func TestStreamBrokerRefusesSize(t *testing.T) {
 			streamtest.CreateTopics(t, b, 4, tp.auth, tp.txn)
 			streamtest.CreateTopics(t, b, 2, tp.dlq)
 			small := "4096"
-			createTopicsWith(t, b, 2, map[string]*string{"max.message.bytes": &small}, tp.decisions)
+			streamtest.CreateTopicsWith(t, b, 2, map[string]*string{"max.message.bytes": &small}, tp.decisions)
 			recs, decided := poisonTraffic(tp, cases)
 			streamtest.Produce(t, b, recs)
 			permanent := metricValue(testMetrics.WriteErrors.WithLabelValues("permanent"))

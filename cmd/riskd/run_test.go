@@ -32,11 +32,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// riskdCmd returns this test binary as the riskd command with args, not
+// started yet.
+func riskdCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "RISKD_TEST_AS_RISKD=1")
+	return cmd
+}
+
 // riskd starts this test binary as the riskd command with args.
 func riskd(t *testing.T, args ...string) (*exec.Cmd, io.Reader) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "RISKD_TEST_AS_RISKD=1")
+	cmd := riskdCmd(args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"io"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,8 +13,7 @@ import (
 // stdin): it must say that reload is not supported and carry on to a clean
 // exit, not die undrained as SIGHUP's default action would.
 func TestHangupDoesNotKill(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "replay", "--events", "-")
-	cmd.Env = append(os.Environ(), "RISKD_TEST_AS_RISKD=1")
+	cmd := riskdCmd("replay", "--events", "-")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

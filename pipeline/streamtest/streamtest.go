@@ -86,10 +86,17 @@ func Client(t testing.TB, b Broker, opts ...kgo.Opt) *kgo.Client {
 // CreateTopics creates topics with the given partition count.
 func CreateTopics(t testing.TB, b Broker, partitions int32, topics ...string) {
 	t.Helper()
+	CreateTopicsWith(t, b, partitions, nil, topics...)
+}
+
+// CreateTopicsWith creates topics with the given partition count and
+// topic configs (max.message.bytes, ...), and waits for their leaders.
+func CreateTopicsWith(t testing.TB, b Broker, partitions int32, configs map[string]*string, topics ...string) {
+	t.Helper()
 	adm := kadm.NewClient(Client(t, b))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopics(ctx, partitions, 1, nil, topics...)
+	resp, err := adm.CreateTopics(ctx, partitions, 1, configs, topics...)
 	if err != nil {
 		t.Fatal(err)
 	}
