@@ -1,90 +1,66 @@
 package detectors
 
-// clockWindow is how many of a stage's latest events its clock is the
-// oldest time of. An attacker can forge the timestamps of his own events,
-// not suppress other people's: to move the clock he must send this many
-// events in a row with no real event between them, and a real gap in the
-// stream (a quiet night, a replayed file with a hole) is followed by that
-// many events anyway. The cost is a clock that lags this many events
-// behind the newest, which only delays the expiry of idle keys.
+import "github.com/riskd/riskd/internal/window"
+
+// clockWindow is how many of a stage's latest events its expiry clock is
+// the oldest time of, and how many far-ahead events in a row it takes to
+// make the head jump (a real gap in the stream). An attacker can forge
+// the timestamps of his own events, not suppress other people's: to move
+// either reading he must send this many events in a row with no real event
+// between them. The cost is a clock that lags this many events behind the
+// newest, which only delays the expiry of idle keys (the key caps bound
+// memory regardless).
 const clockWindow = 4096
 
-// headConfirm is how many events in a row far ahead of the head it takes
-// to move the head there (see clock): as many as move the expiry clock,
-// since a head moved by a forged burst would let the user stage tell the
-// address stage it had passed times it has not, and the address stage
-// would count a password spray out of order.
-const headConfirm = clockWindow
+// headWindow is how many of the latest in-range events the head is the
+// oldest of: enough that a creeping chain of forged events (each a day
+// after the last, interleaved with real traffic) never makes up a whole
+// window, few enough that the head follows real traffic closely.
+const headWindow = 64
 
-// clock is a stage's stream time, in two readings.
+// clock is a stage's stream time, in two readings, both minimums over
+// recent events so that no chain of forged timestamps can drag them along:
 //
-// head is the newest event time, for telling which events are far in the
-// future (flagged stream.future, and kept out of the watermark the user
-// stage sends the address stage): an event more than maxFuture past the
-// head is, unless headConfirm of them come in a row, as after a real gap.
-// After a real gap the head lags until headConfirm events have come, and
-// the address stage waits for that partition at most --ip-hold meanwhile.
+//   - head, the oldest of the last headWindow in-range events: events more
+//     than maxFuture past it are flagged future, and those more than
+//     maxFuture before it are stale; neither kind enters either window;
+//   - now, the oldest of the last clockWindow in-range events, never going
+//     back: what the stage's store expires idle keys against, 0 until the
+//     window first fills so that nothing expires early in a stream.
 //
-// now is what the stage's store expires idle keys against, and it must
-// not be forgeable, since moving it wipes everyone's state: it is the
-// oldest event time among the stage's last clockWindow events,
-// never going back. Unlike the newest event time, no chain of forged events
-// can drag it forward: each event of a creeping chain (every one a day
-// ahead of the last) is outnumbered by the real events around it. Until a
-// stage has seen clockWindow events its clock stays at zero, so nothing
-// expires early in a stream's first events either.
-//
-// The window's minimum is kept in a monotonic queue (a ring of at most
-// clockWindow entries), O(1) amortised per event and allocated once.
+// After a real gap every event is future until clockWindow of them in a
+// row make the head jump to them.
 type clock struct {
-	now        int64 // Unix ms; 0 until the window first fills
-	head       int64 // Unix ms; 0 before the first event
-	candidates int   // events in a row far ahead of head
+	now, head  int64 // Unix ms; 0 until known
 	maxFuture  int64
-	seen       uint64 // events observed
-	q          []stamp
-	front, n   int // ring of q: the queue's front index and length
-}
-
-// stamp is one queued event: its sequence number and time.
-type stamp struct {
-	seq uint64
-	ts  int64
+	candidates int // far-ahead events in a row
+	heads      *window.Min
+	expiry     *window.Min
 }
 
 // observe takes an event at ts, advances the clock and reports whether the
 // event is far in the future of the head.
 func (c *clock) observe(ts int64) (future bool) {
+	if c.heads == nil {
+		c.heads, c.expiry = window.NewMin(headWindow), window.NewMin(clockWindow)
+	}
 	switch {
-	case c.head == 0 || ts-c.head <= c.maxFuture:
-		c.head, c.candidates = max(c.head, ts), 0
-	case c.candidates+1 >= headConfirm:
-		c.head, c.candidates = ts, 0
-	default:
-		c.candidates++
-		future = true
+	case c.head != 0 && ts-c.head > c.maxFuture:
+		if c.candidates++; c.candidates < clockWindow {
+			return true
+		}
+		c.head = ts // a real gap, confirmed
+	case c.head != 0 && c.head-ts > c.maxFuture:
+		return false // stale: decided where it belongs, moves no clock
 	}
-	c.slide(ts)
-	return future
-}
-
-// slide puts ts in the window and moves now to the window's oldest time.
-func (c *clock) slide(ts int64) {
-	if c.q == nil {
-		c.q = make([]stamp, clockWindow)
+	c.candidates = 0
+	c.heads.Push(ts)
+	if m, _ := c.heads.Min(); c.heads.Full() && m > c.head {
+		c.head = m
 	}
-	c.seen++
-	// Drop the front when it has left the window, and every queued time
-	// at or after ts from the back: they can no longer be the minimum.
-	if c.n > 0 && c.q[c.front].seq+clockWindow <= c.seen {
-		c.front, c.n = (c.front+1)%clockWindow, c.n-1
+	c.expiry.Push(ts)
+	if m, _ := c.expiry.Min(); c.expiry.Full() && m > c.now {
+		c.now = m
 	}
-	for c.n > 0 && c.q[(c.front+c.n-1)%clockWindow].ts >= ts {
-		c.n--
-	}
-	c.q[(c.front+c.n)%clockWindow] = stamp{seq: c.seen, ts: ts}
-	c.n++
-	if c.seen >= clockWindow && c.q[c.front].ts > c.now {
-		c.now = c.q[c.front].ts
-	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/window"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -23,7 +24,8 @@ type source struct {
 
 	ch     chan item
 	head   *item // next item, taken from ch but not yet processed
-	lastTS int64 // event time of the last admitted item taken, Unix ms
+	lastTS int64 // how far this source has got: the oldest of its last markWindow admitted event times, Unix ms
+	marks  *window.Min
 	hwm    int64 // newest high watermark a fetch reported
 	first  int64 // offset of the first message taken; -1 before
 	caught bool  // the last item delivered was at the high watermark

@@ -9,6 +9,7 @@ import (
 
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/window"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/storage"
 )
@@ -73,9 +74,8 @@ func (w *worker) decideUser(it *item, si int) bool {
 		// Only events within max_future of the stream clock tell the
 		// address stage how far this partition has got: one far ahead
 		// would let it decide attempts before earlier ones arrive.
-		ts := it.ev.TS.UnixMilli()
-		w.sources[si].lastTS = ts
-		w.mark = max(w.mark, ts)
+		w.sources[si].advance(it.ev.TS.UnixMilli())
+		w.mark = max(w.mark, w.sources[si].lastTS)
 	}
 	if f.Stream.Duplicate {
 		c.Metrics.Duplicates.Inc()
@@ -141,4 +141,25 @@ func (w *worker) input(it *item) int32 {
 		w.in = int32(len(w.batch.inputs) - 1)
 	}
 	return w.in
+}
+
+// markWindow is how many admitted events of a source its progress is the
+// oldest of: a forged timestamp within max_future of the stream (one link
+// of a creeping chain, say) must not tell the address stage that this
+// partition has passed times it has not, or the address stage would count
+// a password spray out of order; real events around it keep the minimum
+// down. In a backlog the mark lags this many events; a caught-up partition
+// holds the address stage back for nothing anyway.
+const markWindow = 128
+
+// advance records an admitted event at ts (Unix ms) and moves lastTS to
+// the oldest of the source's last markWindow event times.
+func (s *source) advance(ts int64) {
+	if s.marks == nil {
+		s.marks = window.NewMin(markWindow)
+	}
+	s.marks.Push(ts)
+	if m, _ := s.marks.Min(); m > s.lastTS {
+		s.lastTS = m
+	}
 }

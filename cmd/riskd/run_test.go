@@ -172,6 +172,15 @@ func TestRunCommand(t *testing.T) {
 				return seen == len(want)
 			})
 			t.Logf("%s: %d decisions on the topic, %d from replay", b.Name, len(got), len(want))
+			onTopic := map[string]bool{}
+			for _, r := range got {
+				onTopic[decisionID(string(r.Value))] = true
+			}
+			for _, l := range strings.Split(strings.TrimSpace(replayOut.String()), "\n") {
+				if !onTopic[decisionID(l)] {
+					t.Errorf("replay's decision not on the topic: %.300s", l)
+				}
+			}
 			// Every event decided, not only the last decision out: SIGTERM
 			// leaves unread events for the next start, with no row yet.
 			for deadline := time.Now().Add(time.Minute); eventsDecided(get(t, addr+"/metrics"), n[0], n[1]) < len(recs); time.Sleep(50 * time.Millisecond) {
@@ -224,10 +233,6 @@ func TestRunCommand(t *testing.T) {
 			t.Logf("risk_features: %d rows, %d event ids, %d events accepted of %d", rows, ids, accepted, len(recs))
 			if rows != uint64(accepted) || ids != rows {
 				t.Errorf("risk_features holds %d rows and %d ids for %d accepted events", rows, ids, accepted)
-			}
-			onTopic := map[string]bool{}
-			for _, r := range got {
-				onTopic[decisionID(string(r.Value))] = true
 			}
 			q, err := conn.Query(ctx, "SELECT decision_id, count() FROM "+db+".risk_decisions GROUP BY decision_id")
 			if err != nil {
