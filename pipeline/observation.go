@@ -130,10 +130,16 @@ func (lim obsLimits) check(o *observation) error {
 	return nil
 }
 
+// minMark is the earliest event time an accepted event can have, Unix ms:
+// 1970-01-01 less the largest offset, 23:59.
+const minMark = -(23*60 + 59) * 60 * 1000
+
 // validMark reports whether m is "nothing decided yet" (math.MinInt64) or
-// a Unix ms time from 1970 (events' earliest year) to maxMark.
+// a Unix ms time from minMark to maxMark.
 func (lim obsLimits) validMark(m int64) bool {
-	return m == math.MinInt64 || (m >= 0 && m <= lim.maxMark)
+	// The decoder checks the year as written, so 1970-01-01T00:00:00+23:59
+	// is a real event time a day before the epoch.
+	return m == math.MinInt64 || (m >= minMark && m <= lim.maxMark)
 }
 
 func invalidObservation(format string, args ...any) *event.Error {

@@ -105,7 +105,7 @@ func TestDecodeObservation(t *testing.T) {
 		{"source -1", with("source", -1), "source partition -1"},
 		{"source = sources", with("source", obsSources), "source partition 4"},
 		{"source too large for an int", with("source", json.Number("1e40")), "not an observation"},
-		{"watermark before 1970", with("watermark", -5), "watermark -5"},
+		{"watermark before any event time", with("watermark", -86_400_001), "watermark -86400001"},
 		{"watermark 48 h ahead", with("watermark", future), "watermark"},
 		{"no event", with("event", nil), "no event"},
 		{"event not an event", with("event", map[string]any{"type": "teleport"}), "repartition message: event:"},

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -245,13 +246,16 @@ func TestStreamPoisonOutput(t *testing.T) {
 	cases := []poisonCase{
 		{"decision-too-large", testLogin("ev-poison", poisonUser, 1, ""), pipeline.ReasonOutputTooLarge, true},
 		{"observation-too-large", testLogin("ev-padded", "u-padded", 2, pad(7000)), pipeline.ReasonOutputTooLarge, true},
-		{"input-too-large", testLogin("ev-huge", "u-huge", 3, pad(huge)), pipeline.ReasonOutputTooLarge, false},
 		{"invalid-and-too-large", []byte(`{"event_id":"` + strings.Repeat("j", 200_000)), event.ReasonInvalidJSON, false},
 	}
 	for _, b := range streamtest.Brokers(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			tp := newTopics(t, b)
 			recs, decided := poisonTraffic(tp, cases)
+			// A login padded far past the limit is forwarded to the address
+			// stage as its bounded fields (event.Encode), not dead-lettered:
+			// padding must not hide a spray attempt.
+			recs = append(recs, &kgo.Record{Topic: tp.auth, Key: []byte("u-huge"), Value: testLogin("ev-huge", "u-huge", 3, pad(huge))})
 			decided["ev-padded"], decided["ev-huge"] = true, true // their decisions are small
 			streamtest.Produce(t, b, recs)
 			group := "riskd-" + tp.auth
@@ -273,6 +277,11 @@ func TestStreamPoisonOutput(t *testing.T) {
 				t.Error("the decision over the limit was written")
 			}
 			checkDeadLetters(t, dlq, cases, tp.auth, limit)
+			for _, r := range dlq {
+				if bytes.Contains(r.Value, []byte(`"ev-huge"`)) {
+					t.Error("the padded login was dead-lettered, out of the address stage's sight")
+				}
+			}
 			waitCommitted(t, b, group, 30*time.Second, tp.auth, tp.txn)
 			waitLag(t, []string{tp.auth, tp.txn}, 10*time.Second, func(l float64) bool { return l == 0 }, "0 once everything is committed")
 			if n := s.Stalled(); n != 0 {

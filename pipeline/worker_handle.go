@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -81,13 +82,14 @@ func (w *worker) decideUser(it *item, si int) bool {
 		c.Metrics.Duplicates.Inc()
 	}
 	c.Metrics.observeSignals(f, false)
+	raw := forwarded(it)
 	if !f.Stream.Duplicate {
-		w.features(storage.StageUser, it.msg.Value, it)
+		w.features(storage.StageUser, raw, it)
 	}
 	if toIP {
 		caught := w.caughtUp()
 		w.toldCaught = w.toldCaught && caught
-		v, _ := json.Marshal(observation{Event: it.msg.Value, Features: *f, Signals: f.Signals(),
+		v, _ := marshal(observation{Event: raw, Features: *f, Signals: f.Signals(),
 			Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
 		w.emit(kafka.Message{Topic: c.IPTopic, Key: []byte(it.ev.IP.String()), Value: v}, it, "repartition observation", "")
 	}
@@ -108,7 +110,7 @@ func (w *worker) features(stage string, raw []byte, it *item) {
 	if c.FeaturesTopic == "" {
 		return
 	}
-	v, err := json.Marshal(storage.NewFeatureRecord(stage, raw, &it.ev, w.engine.Features(), c.Rules.Version))
+	v, err := marshal(storage.NewFeatureRecord(stage, raw, &it.ev, w.engine.Features(), c.Rules.Version))
 	if err != nil {
 		c.Log.Error().Err(err).Msg("cannot encode feature record")
 		return
@@ -162,4 +164,32 @@ func (s *source) advance(ts int64) {
 	if m, _ := s.marks.Min(); m > s.lastTS {
 		s.lastTS = m
 	}
+}
+
+// maxForwarded is the largest input the stages forward as it came (in the
+// repartition observation and the feature record's event_json); a larger
+// one is forwarded as event.Encode writes it, the fields riskd keeps,
+// bounded. A real event is well under 2 KiB; an attacker who pads his
+// login attempt with a megabyte of unknown members must not push its
+// observation past the broker's limit and out of the address stage's sight.
+const maxForwarded = 16 << 10
+
+func forwarded(it *item) []byte {
+	if len(it.msg.Value) <= maxForwarded {
+		return it.msg.Value
+	}
+	return event.Encode(&it.ev)
+}
+
+// marshal is json.Marshal without HTML escaping: escaped, every <, > and &
+// of a forwarded event would take six bytes, and a padded event would grow
+// past the message size limit.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

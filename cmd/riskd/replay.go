@@ -111,7 +111,9 @@ func firstRuleErrors(stderr io.Writer) func(*rules.Rule, *event.Event, error) {
 			return
 		}
 		told[r.ID] = true
-		fmt.Fprintf(stderr, "replay: event %s: %v (rule skipped; later failures of this rule are counted in the summary)\n", ev.ID, err)
+		// Quoted and cut: the event id and an expression's error can carry
+		// what a client sent, control characters included.
+		fmt.Fprintf(stderr, "replay: event %q: %.300q (rule skipped; later failures of this rule are counted in the summary)\n", ev.ID, err.Error())
 	}
 }
 
