@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riskd/riskd/pipeline/scenario"
 	"github.com/riskd/riskd/rules"
@@ -71,6 +72,33 @@ func TestHostileInputChangesNothingForOthers(t *testing.T) {
 	}
 	if !replay {
 		t.Errorf("a token used from another (huge) device id was not caught as token_replay: %d decisions", len(bigID))
+	}
+}
+
+// TestLongForgedBurst mixes in a block of forged events longer than the
+// clocks' window (4,200 dated 45 days ahead, in a row, from as many
+// accounts): the head jumps to them, but they never make up the expiry
+// clock's window, so no one's state expires and no decision about the
+// traffic's users changes.
+func TestLongForgedBurst(t *testing.T) {
+	traffic, _ := shippedTraffic(t)
+	mixed, err := scenario.Hostile(traffic, scenario.HostileOptions{Ahead: 4200, AheadBy: 45 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, _ := replayAll(t, traffic, true)
+	got, sum := replayAll(quiet{t}, mixed, true)
+	want := map[string]string{}
+	for _, d := range clean {
+		want[d.DecisionID] = decisionKey(t, d)
+	}
+	for _, d := range got {
+		if !strings.HasPrefix(d.UserID, scenario.HostilePrefix) && want[d.DecisionID] != decisionKey(t, d) {
+			t.Errorf("decision on event %s changed or new", d.EventID)
+		}
+	}
+	if sum.State.UserExpirations != 0 {
+		t.Errorf("%d users expired", sum.State.UserExpirations)
 	}
 }
 
