@@ -166,6 +166,18 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 	// consumed to the end offsets of that moment (the stream's last
 	// outputs), for at most DrainTimeout, then inserts and commits.
 	base, draining := ctx, false
+	// An insert under way when ctx ends may finish, within DrainTimeout:
+	// cut off, its whole block is sent again by the last insert, after a
+	// connection that ClickHouse may still be reading.
+	inserts, stopInserts := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopInserts()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(c.DrainTimeout, stopInserts) })()
+	insertCtx := func() context.Context {
+		if draining {
+			return base
+		}
+		return inserts
+	}
 	var stopDrain context.CancelFunc = func() {}
 	defer func() { stopDrain() }()
 	var ends map[topicPartition]int64
@@ -202,7 +214,7 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 		case draining && err != nil:
 			continue
 		case errors.Is(err, context.DeadlineExceeded):
-			if err := flush(base); err != nil {
+			if err := flush(insertCtx()); err != nil {
 				startDrain()
 			}
 			continue
@@ -231,7 +243,7 @@ func RunSink(ctx context.Context, c SinkConfig) error {
 			return flushOrKeep(base, flush)
 		}
 		if len(pending) >= c.MaxRows {
-			if err := flush(base); err != nil && !draining {
+			if err := flush(insertCtx()); err != nil && !draining {
 				startDrain()
 			}
 		}
