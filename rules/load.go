@@ -164,6 +164,11 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 		}
 	}
 	if len(problems) > 0 {
+		for i, p := range problems {
+			// One problem, one line, as promtool prints them: a YAML
+			// error can quote a value that spans lines.
+			problems[i] = strings.ReplaceAll(p, "\n", `\n`)
+		}
 		return nil, &LoadError{Problems: problems}
 	}
 	set.Version = hex.EncodeToString(hash.Sum(nil))[:12]
