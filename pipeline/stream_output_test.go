@@ -265,14 +265,7 @@ func TestStreamPoisonOutput(t *testing.T) {
 				c.FeaturesTopic = "features-" + tp.auth
 			})
 			stop := runStream(s)
-			got := streamtest.Consume(t, b, tp.decisions, time.Minute, func(r []*kgo.Record) bool { return len(eventIDs(r)) >= len(decided) })
-			dlq := streamtest.Consume(t, b, tp.dlq, 30*time.Second, func(r []*kgo.Record) bool { return len(r) >= len(cases) })
-			ids := eventIDs(got)
-			for id := range decided {
-				if !ids[id] {
-					t.Errorf("event %s not decided", id)
-				}
-			}
+			ids, dlq := readPoisoned(t, b, tp, decided, len(cases))
 			if ids["ev-poison"] {
 				t.Error("the decision over the limit was written")
 			}
@@ -297,6 +290,22 @@ func TestStreamPoisonOutput(t *testing.T) {
 	}
 }
 
+// readPoisoned reads the decisions until every event of decided has one
+// (failing t for those that have none) and the dead letters until there
+// are letters of them, and returns the decided event ids and the letters.
+func readPoisoned(t *testing.T, b streamtest.Broker, tp streamTopics, decided map[string]bool, letters int) (map[string]bool, []*kgo.Record) {
+	t.Helper()
+	got := streamtest.Consume(t, b, tp.decisions, time.Minute, func(r []*kgo.Record) bool { return len(eventIDs(r)) >= len(decided) })
+	dlq := streamtest.Consume(t, b, tp.dlq, 30*time.Second, func(r []*kgo.Record) bool { return len(r) >= letters })
+	ids := eventIDs(got)
+	for id := range decided {
+		if !ids[id] {
+			t.Errorf("event %s not decided", id)
+		}
+	}
+	return ids, dlq
+}
+
 // TestStreamBrokerRefusesSize writes decisions to a topic whose
 // max.message.bytes (4 KiB) is below MaxMessageBytes, so that the broker
 // itself refuses the 12 KB decision (MessageSizeTooLarge), and the
@@ -319,14 +328,7 @@ func TestStreamBrokerRefusesSize(t *testing.T) {
 			group := "riskd-" + tp.auth
 			s := newStreamWith(t, b, tp, group, true, func(c *pipeline.StreamConfig) { c.Rules = poisonRules(t) })
 			stop := runStream(s)
-			got := streamtest.Consume(t, b, tp.decisions, time.Minute, func(r []*kgo.Record) bool { return len(eventIDs(r)) >= len(decided) })
-			dlq := streamtest.Consume(t, b, tp.dlq, 30*time.Second, func(r []*kgo.Record) bool { return len(r) >= len(cases) })
-			ids := eventIDs(got)
-			for id := range decided {
-				if !ids[id] {
-					t.Errorf("event %s not decided", id)
-				}
-			}
+			_, dlq := readPoisoned(t, b, tp, decided, len(cases))
 			checkDeadLetters(t, dlq, cases, tp.auth, pipeline.DefaultMaxMessageBytes)
 			if len(dlq) > 0 && !strings.Contains(recordHeaders(dlq[0])[pipeline.HeaderError], "refused by the broker") {
 				t.Errorf("riskd-error %q does not say the broker refused it", recordHeaders(dlq[0])[pipeline.HeaderError])

@@ -46,6 +46,13 @@ func riskdCmd(args ...string) *exec.Cmd {
 func riskd(t *testing.T, args ...string) (*exec.Cmd, io.Reader) {
 	t.Helper()
 	cmd := riskdCmd(args...)
+	return cmd, start(t, cmd)
+}
+
+// start starts cmd (made by riskdCmd, its other pipes set up) with its
+// stderr piped, and kills it when t ends.
+func start(t *testing.T, cmd *exec.Cmd) io.Reader {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,7 @@ func riskd(t *testing.T, args ...string) (*exec.Cmd, io.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return cmd, stderr
+	return stderr
 }
 
 // TestRunCommand runs `riskd run` as a process on each broker, brokers

@@ -18,14 +18,7 @@ func TestHangupDoesNotKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	stderr := start(t, cmd)
 	lines := make(chan string, 64)
 	go func() {
 		s := bufio.NewScanner(stderr)
