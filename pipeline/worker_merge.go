@@ -154,10 +154,10 @@ func (w *worker) pop() item {
 // would hold its topic back while the other topics' backlog went ahead,
 // and a forged timestamp would reorder everyone's events.
 func (w *worker) farAhead(it *item) bool {
-	maxFuture := time.Duration(w.cfg.Rules.Detectors.State.MaxFuture)
-	if it.ev.TS.After(w.cfg.Now().Add(maxFuture)) {
+	if w.engine.Admit(&it.ev, w.cfg.Now()) != nil {
 		return true
 	}
+	maxFuture := time.Duration(w.cfg.Rules.Detectors.State.MaxFuture)
 	return w.mark != math.MinInt64 && it.ev.TS.UnixMilli()-w.mark > maxFuture.Milliseconds()
 }
 
