@@ -108,13 +108,12 @@ func CheckRules(set *rules.Set, samples []Sample, opts ...Option) RuleCheckRepor
 	rep := RuleCheckReport{Fired: map[string]int{}}
 	failed := map[*rules.Rule]int{} // index in rep.Failures
 	var cur *Sample
-	var curID string
 	onError := func(r *rules.Rule, ev *event.Event, err error) {
 		i, ok := failed[r]
 		if !ok {
 			i = len(rep.Failures)
 			failed[r] = i
-			rep.Failures = append(rep.Failures, RuleFailure{Rule: r, Sample: *cur, EventID: curID, Err: err})
+			rep.Failures = append(rep.Failures, RuleFailure{Rule: r, Sample: *cur, EventID: ev.ID, Err: err})
 		}
 		rep.Failures[i].Events++
 	}
@@ -128,7 +127,7 @@ func CheckRules(set *rules.Set, samples []Sample, opts ...Option) RuleCheckRepor
 		}
 		ev, err := event.Decode(s.Data)
 		if err == nil {
-			cur, curID = s, ev.ID
+			cur = s
 			out, err = eng.Decide(&ev, time.Now(), out[:0])
 		}
 		if err != nil {
