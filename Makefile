@@ -32,14 +32,14 @@ test: toolchain
 	$(GO) vet ./...
 	$(MAKE) fuzz
 	scripts/with-services.sh sh -c '$(GO) test -count=1 -skip "$(INTEGRATION)" ./... && \
-		$(GO) test -count=1 -p 1 -v -run "$(INTEGRATION)" ./pipeline/ ./cmd/riskd/ ./examples/... ./storage/...'
+		$(GO) test -count=1 -p 1 -v -run "$(INTEGRATION)" ./pipeline/... ./cmd/riskd/ ./examples/... ./storage/...'
 
 # FUZZ lists the fuzz targets as package:Target; each runs for FUZZTIME in
 # `make test` (go test runs one fuzz target at a time). Their seed corpora
 # live in the packages' testdata/fuzz; a crash found is saved there too, and
 # committed with its fix, so it stays a regression case of every plain
 # `go test` from then on.
-FUZZ     := ./event:FuzzDecode ./event:FuzzDecodeMatchesSchema ./pipeline:FuzzObservation ./rules:FuzzLoad
+FUZZ     := ./event:FuzzDecode ./event:FuzzDecodeMatchesSchema ./pipeline/stream:FuzzObservation ./rules:FuzzLoad
 FUZZTIME ?= 20s
 
 fuzz: toolchain

@@ -9,10 +9,10 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/riskd/riskd/pipeline"
-	"github.com/riskd/riskd/pipeline/streamtest"
+	"github.com/riskd/riskd/internal/chtest"
+	"github.com/riskd/riskd/internal/streamtest"
 	"github.com/riskd/riskd/storage"
-	"github.com/riskd/riskd/storage/chtest"
+	"github.com/riskd/riskd/storage/sink"
 )
 
 // BenchmarkClickHouseWrite compares, on the same feature rows of the
@@ -92,12 +92,12 @@ func BenchmarkClickHouseWrite(b *testing.B) {
 			streamtest.Produce(b, br, recs)
 			var before uint64
 			_ = conn.QueryRow(ctx, "SELECT count() FROM "+db+".risk_features").Scan(&before)
-			metrics := pipeline.NewSinkMetrics(nil)
+			metrics := sink.NewMetrics(nil)
 			sctx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			b.StartTimer()
 			go func() {
-				done <- pipeline.RunSink(sctx, pipeline.SinkConfig{
+				done <- sink.Run(sctx, sink.Config{
 					Brokers: br.Addrs, Group: "bench-" + topic, FeaturesTopic: topic,
 					Features: table, Log: zerolog.Nop(), Metrics: metrics,
 				})

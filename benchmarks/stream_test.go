@@ -11,16 +11,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskd/riskd/alerting"
-	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/internal/streamtest"
 	"github.com/riskd/riskd/pipeline/geoip"
-	"github.com/riskd/riskd/pipeline/streamtest"
+	"github.com/riskd/riskd/pipeline/stream"
 )
 
 // streamRig is one streaming run: its topics, a Stream over them and a
 // consumer of its decisions.
 type streamRig struct {
 	auth, txn string
-	stream    *pipeline.Stream
+	stream    *stream.Member
 	consumer  *kgo.Client
 	stop      func()
 }
@@ -45,7 +45,7 @@ func newRig(b *testing.B, br streamtest.Broker, backlog [][]byte) *streamRig {
 	w := alerting.NewWriter(br.Addrs)
 	b.Cleanup(func() { w.Close() })
 	var err error
-	r.stream, err = pipeline.NewStream(pipeline.StreamConfig{
+	r.stream, err = stream.New(stream.Config{
 		Brokers: br.Addrs, Group: "bench-" + n[0], Topics: []string{n[0], n[1]},
 		DecisionsTopic: n[2], DLQTopic: n[3], IPTopic: n[4],
 		Rules: shippedRules(b), GeoIP: db, Writer: w, EmitAll: true, Log: zerolog.Nop(),

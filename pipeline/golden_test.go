@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/alerting"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/rules"
@@ -25,11 +26,11 @@ var update = flag.Bool("update", false, "rewrite the expected files of testdata/
 // wall-clock field; it is pinned. Run with -update to rewrite the files,
 // then read the diff.
 func TestGolden(t *testing.T) {
-	dirs, _ := filepath.Glob("../testdata/golden/*")
+	dirs, _ := filepath.Glob(testenv.Path("testdata/golden/*"))
 	if len(dirs) == 0 {
 		t.Fatal("no golden cases")
 	}
-	db, warns := geoip.Open(testCity, testASN)
+	db, warns := geoip.Open(testenv.City, testenv.ASN)
 	if len(warns) > 0 {
 		t.Fatal(warns)
 	}
@@ -37,7 +38,7 @@ func TestGolden(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			rulesDir := filepath.Join(dir, "rules")
 			if _, err := os.Stat(rulesDir); err != nil {
-				rulesDir = "../rules"
+				rulesDir = testenv.Rules
 			}
 			set, err := rules.Load(rulesDir)
 			if err != nil {

@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskd/riskd/pipeline/scenario"
+	"github.com/riskd/riskd/internal/scenario"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -21,13 +22,13 @@ import (
 // must be exactly what the clean traffic gets, every attack is still
 // caught, and the huge ids are tracked without growing the decision.
 func TestHostileInputChangesNothingForOthers(t *testing.T) {
-	traffic, labels := shippedTraffic(t)
+	traffic, labels := testenv.ShippedTraffic(t)
 	mixed, err := scenario.Hostile(traffic, scenario.DefaultHostile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	clean, _ := replayAll(t, traffic, true)
-	got, sum := replayAll(quiet{t}, mixed, true)
+	clean, _ := testenv.ReplayAll(t, traffic, true)
+	got, sum := testenv.ReplayAll(testenv.Quiet{T: t}, mixed, true)
 	t.Logf("%s", sum)
 
 	want := map[string]string{}
@@ -53,7 +54,7 @@ func TestHostileInputChangesNothingForOthers(t *testing.T) {
 	if seen != len(clean) {
 		t.Errorf("%d decisions about the traffic's users, want the clean traffic's %d", seen, len(clean))
 	}
-	checkReport(t, scenario.Score(labels, got))
+	testenv.CheckReport(t, scenario.Score(labels, got))
 
 	// The 1,000 from 2100 and the one from 9999, a valid year but not a
 	// time that has come.
@@ -81,13 +82,13 @@ func TestHostileInputChangesNothingForOthers(t *testing.T) {
 // clock's window, so no one's state expires and no decision about the
 // traffic's users changes.
 func TestLongForgedBurst(t *testing.T) {
-	traffic, _ := shippedTraffic(t)
+	traffic, _ := testenv.ShippedTraffic(t)
 	mixed, err := scenario.Hostile(traffic, scenario.HostileOptions{Ahead: 4200, AheadBy: 45 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clean, _ := replayAll(t, traffic, true)
-	got, sum := replayAll(quiet{t}, mixed, true)
+	clean, _ := testenv.ReplayAll(t, traffic, true)
+	got, sum := testenv.ReplayAll(testenv.Quiet{T: t}, mixed, true)
 	want := map[string]string{}
 	for _, d := range clean {
 		want[d.DecisionID] = decisionKey(t, d)
@@ -112,8 +113,3 @@ func decisionKey(t *testing.T, d rules.Decision) string {
 	}
 	return string(b)
 }
-
-// quiet drops replayAll's log line per rejected event: 2,000 of them here.
-type quiet struct{ *testing.T }
-
-func (quiet) Logf(string, ...any) {}

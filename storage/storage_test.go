@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/internal/chtest"
 	"github.com/riskd/riskd/storage"
-	"github.com/riskd/riskd/storage/chtest"
 )
 
 // TestSchemaVersionGate checks the one type newer than 18.16 is used only

@@ -8,8 +8,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/storage"
+	"github.com/riskd/riskd/storage/backtest"
 )
 
 // backtestCmd is `riskd backtest`: candidate rules over stored features,
@@ -51,7 +51,7 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer conn.Close()
 	start := time.Now()
 	fmt.Fprintf(stderr, "backtest: rules %s (%d rules) over %s .. %s in %s\n", set.Version, len(set.Rules), from.Format(time.RFC3339), to.Format(time.RFC3339), db)
-	rep, err := pipeline.Backtest(ctx, pipeline.BacktestConfig{
+	rep, err := backtest.Run(ctx, backtest.Config{
 		Conn: conn, DB: db, Rules: set, From: from, To: to,
 		Progress: func(n int) {
 			fmt.Fprintf(stderr, "backtest: %d events, %.0f events/s\n", n, float64(n)/time.Since(start).Seconds())

@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/riskd/riskd/alerting"
-	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/internal/scenario"
 	"github.com/riskd/riskd/pipeline/geoip"
-	"github.com/riskd/riskd/pipeline/scenario"
+	"github.com/riskd/riskd/pipeline/stream"
 	"github.com/riskd/riskd/storage"
 )
 
@@ -73,7 +73,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say("embedded Kafka-protocol broker (kfake) on %s", strings.Join(brokers, ","))
 
 	reg := prometheus.NewRegistry()
-	metrics := pipeline.NewMetrics(reg)
+	metrics := stream.NewMetrics(reg)
 	srv, err := serveOps(*metricsAddr, reg, func() bool { return true })
 	if err != nil {
 		// Another riskd may hold the usual port; any free one will do.
@@ -84,7 +84,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer srv.Close()
 	addr := srv.Addr
 
-	cfg := pipeline.StreamConfig{
+	cfg := stream.Config{
 		Brokers: brokers, Group: "riskd-demo",
 		Topics:         []string{"auth-events", "txn-events"},
 		DecisionsTopic: "risk-decisions", DLQTopic: "risk-events-dlq", IPTopic: "riskd-riskd-demo-ip-repartition",
@@ -111,7 +111,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}()
 	}
-	stream, err := pipeline.NewStream(cfg)
+	stream, err := stream.New(cfg)
 	if err != nil {
 		return err
 	}

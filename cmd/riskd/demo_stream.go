@@ -20,7 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/riskd/riskd/pipeline/scenario"
+	"github.com/riskd/riskd/internal/scenario"
 	"github.com/riskd/riskd/rules"
 )
 

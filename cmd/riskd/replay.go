@@ -12,9 +12,9 @@ import (
 
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/scenario"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
-	"github.com/riskd/riskd/pipeline/scenario"
 	"github.com/riskd/riskd/rules"
 )
 

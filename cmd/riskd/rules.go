@@ -11,6 +11,7 @@ import (
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/rules"
+	"github.com/riskd/riskd/rules/ruletest"
 )
 
 // rulesCheckCmd validates rule folders like `promtool check rules`: every
@@ -60,7 +61,7 @@ func rulesCheckCmd(args []string, stdout, stderr io.Writer) error {
 
 // checkFolder loads dir (the shipped pack when empty), runs it on samples
 // and prints what it found; it reports whether dir has no problem.
-func checkFolder(w io.Writer, dir string, samples []pipeline.Sample, located bool, opts []pipeline.Option) bool {
+func checkFolder(w io.Writer, dir string, samples []ruletest.Sample, located bool, opts []pipeline.Option) bool {
 	name := dir
 	if name == "" {
 		name = "shipped rules"
@@ -78,7 +79,7 @@ func checkFolder(w io.Writer, dir string, samples []pipeline.Sample, located boo
 		fmt.Fprintf(w, "FAILED %s: %d problem(s)\n", name, len(le.Problems))
 		return false
 	}
-	rep := pipeline.CheckRules(set, samples, opts...)
+	rep := ruletest.Check(set, samples, opts...)
 	for _, p := range rep.Problems() {
 		fmt.Fprintln(w, p)
 	}
@@ -101,7 +102,7 @@ func checkFolder(w io.Writer, dir string, samples []pipeline.Sample, located boo
 
 // printSilent lists the rules that fired on no sample event and did not
 // fail either: no error, but worth a look.
-func printSilent(w io.Writer, set *rules.Set, rep *pipeline.RuleCheckReport, located bool) {
+func printSilent(w io.Writer, set *rules.Set, rep *ruletest.CheckReport, located bool) {
 	failing := map[*rules.Rule]bool{}
 	for _, f := range rep.Failures {
 		failing[f.Rule] = true
@@ -125,20 +126,20 @@ func printSilent(w io.Writer, set *rules.Set, rep *pipeline.RuleCheckReport, loc
 
 // readSamples returns the built-in sample events followed by those of
 // files, in order.
-func readSamples(files []string) ([]pipeline.Sample, error) {
-	samples := pipeline.SplitSamples(rules.SamplesName, rules.Samples())
+func readSamples(files []string) ([]ruletest.Sample, error) {
+	samples := ruletest.SplitSamples(rules.SamplesName, rules.Samples())
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("--samples: %w", err)
 		}
-		samples = append(samples, pipeline.SplitSamples(f, data)...)
+		samples = append(samples, ruletest.SplitSamples(f, data)...)
 	}
 	return samples, nil
 }
 
 // sampleSources names the files samples came from, in order.
-func sampleSources(samples []pipeline.Sample) string {
+func sampleSources(samples []ruletest.Sample) string {
 	var names []string
 	for i, s := range samples {
 		if i == 0 || s.Source != samples[i-1].Source {

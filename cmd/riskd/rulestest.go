@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/rules/ruletest"
 )
 
 // rulesTestCmd runs rule unit-test files like `promtool test rules`.
@@ -14,7 +14,7 @@ func rulesTestCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	failed := 0
 	for _, path := range args {
-		failures, ran, err := pipeline.RunRuleTests(path)
+		failures, ran, err := ruletest.Run(path)
 		if err != nil {
 			fmt.Fprintf(stdout, "FAILED %s: %v\n", path, err)
 			failed++

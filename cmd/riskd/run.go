@@ -19,7 +19,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/alerting"
-	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/stream"
 	"github.com/riskd/riskd/storage"
 )
 
@@ -88,7 +88,7 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.DurationVar(&f.flushInterval, "flush-interval", 20*time.Millisecond, "longest a decision waits for its batch while input keeps coming")
 	fs.DurationVar(&f.commitInterval, "commit-interval", time.Second, "how often acknowledged offsets are committed")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "bound on the wait for in-flight writes at shutdown or rebalance")
-	fs.IntVar(&f.maxMessage, "max-message-bytes", pipeline.DefaultMaxMessageBytes,
+	fs.IntVar(&f.maxMessage, "max-message-bytes", stream.DefaultMaxMessageBytes,
 		"largest message riskd writes (the brokers' message.max.bytes less headroom): an output over it is not written and its input goes to the dead-letter topic (output_too_large); a dead letter over it is cut to fit")
 	fs.DurationVar(&f.mergeGrace, "merge-grace", 5*time.Millisecond, "how long an event waits for the other input topics' events of the same burst (0: not at all)")
 	fs.DurationVar(&f.ipHold, "ip-hold", 2*time.Second, "longest the address stage holds a login attempt back for event-time order")
@@ -113,13 +113,13 @@ func (f *runFlags) logger(stderr io.Writer) zerolog.Logger {
 
 // streamConfig builds the pipeline's configuration from the flags; the
 // caller sets Writer, Metrics and GeoIP.
-func (f *runFlags) streamConfig(log zerolog.Logger) (pipeline.StreamConfig, error) {
+func (f *runFlags) streamConfig(log zerolog.Logger) (stream.Config, error) {
 	if len(f.brokers) == 0 {
-		return pipeline.StreamConfig{}, usageError("run needs --brokers HOST:PORT (or RISKD_BROKERS, or brokers: in --config)")
+		return stream.Config{}, usageError("run needs --brokers HOST:PORT (or RISKD_BROKERS, or brokers: in --config)")
 	}
 	set, err := loadRules(f.rulesDir)
 	if err != nil {
-		return pipeline.StreamConfig{}, err
+		return stream.Config{}, err
 	}
 	ipTopic := f.ipTopic
 	if ipTopic == "" {
@@ -132,7 +132,7 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (pipeline.StreamConfig, erro
 	if f.startOffset.value == "last" {
 		start = kafka.LastOffset
 	}
-	return pipeline.StreamConfig{
+	return stream.Config{
 		Brokers:           f.brokers,
 		Group:             f.group,
 		Topics:            f.topics,
@@ -168,7 +168,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfg.Metrics = pipeline.NewMetrics(reg)
+	cfg.Metrics = stream.NewMetrics(reg)
 	if f.clickhouse != "" {
 		conn, _, err := storage.Open(f.clickhouse) // checks the DSN; connects lazily
 		if err != nil {
@@ -212,7 +212,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 
 	cfg.Writer = alerting.NewWriter(cfg.Brokers, alerting.WithAutoTopicCreation(!cfg.CreateTopics))
 	defer cfg.Writer.Close()
-	stream, err := pipeline.NewStream(cfg)
+	stream, err := stream.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 // some partitions were abandoned (their events are redelivered to the next
 // owner, with the same decision ids), but the log does not say
 // "committed" for what was not.
-func logDrain(log zerolog.Logger, stream *pipeline.Stream) {
+func logDrain(log zerolog.Logger, stream *stream.Member) {
 	r, ok := stream.LastDrain()
 	switch {
 	case !ok:
@@ -272,7 +272,7 @@ func logDrain(log zerolog.Logger, stream *pipeline.Stream) {
 // stream holds a generation of the group, nor while some partition's
 // output writes keep failing (Stream.Stalled), which is when its offsets
 // stand still.
-func streamReadiness(stream *pipeline.Stream) func() string {
+func streamReadiness(stream *stream.Member) func() string {
 	return func() string {
 		if !stream.Ready() {
 			return "not in the consumer group yet"

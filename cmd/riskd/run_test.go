@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/riskd/riskd/pipeline/scenario"
-	"github.com/riskd/riskd/pipeline/streamtest"
-	"github.com/riskd/riskd/storage/chtest"
+	"github.com/riskd/riskd/internal/chtest"
+	"github.com/riskd/riskd/internal/scenario"
+	"github.com/riskd/riskd/internal/streamtest"
 )
 
 // TestMain lets a test start this binary as `riskd` (see riskd).

@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
-	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/storage"
+	"github.com/riskd/riskd/storage/sink"
 )
 
 // sinkSettings are the flags shared by `riskd run --clickhouse` and `riskd
@@ -69,12 +69,12 @@ func runSink(ctx context.Context, dsn string, brokers []string, group, decisions
 			}
 		}()
 	}
-	return pipeline.RunSink(ctx, pipeline.SinkConfig{
+	return sink.Run(ctx, sink.Config{
 		Brokers: brokers, Group: group + "-sink",
 		FeaturesTopic: s.featuresTopic, DecisionsTopic: decisionsTopic,
 		Features: storage.Features(conn, db), Decisions: storage.Decisions(conn, db),
 		MaxRows: s.maxRows, Log: log.With().Str("component", "sink").Logger(),
-		Metrics: pipeline.NewSinkMetrics(reg),
+		Metrics: sink.NewMetrics(reg),
 	})
 }
 

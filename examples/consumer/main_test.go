@@ -8,7 +8,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/riskd/riskd/pipeline/streamtest"
+	"github.com/riskd/riskd/internal/streamtest"
 )
 
 func TestEnforcer(t *testing.T) {

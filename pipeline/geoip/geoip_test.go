@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/geoiptest"
 	"github.com/riskd/riskd/pipeline/geoip"
-	"github.com/riskd/riskd/pipeline/geoip/geoiptest"
 )
 
 const (

@@ -9,7 +9,7 @@ package main
 import (
 	"log"
 
-	"github.com/riskd/riskd/pipeline/geoip/geoiptest"
+	"github.com/riskd/riskd/internal/geoiptest"
 )
 
 func main() {

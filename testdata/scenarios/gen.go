@@ -11,7 +11,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/riskd/riskd/pipeline/scenario"
+	"github.com/riskd/riskd/internal/scenario"
 )
 
 func main() {

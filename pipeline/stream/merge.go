@@ -1,0 +1,263 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// The worker's input side: merging its sources in event-time order, and
+// telling the address stage how far this (user-stage) worker has got. All
+// of it runs on the worker's goroutine.
+
+// next returns the source item to process next: among the sources that
+// have one, the earliest in event time (undecodable ones first), after
+// waiting at most MergeWait for a source that is behind its high watermark
+// but has nothing buffered. got is false when until (if not zero) passed
+// first; ok is false when ctx ends.
+func (w *worker) next(ctx context.Context, until time.Time) (it item, got, ok bool) {
+	var deadline <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		deadline = t.C
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	var graceTimer *time.Timer
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
+	for {
+		have, waiting := w.refill()
+		var grace <-chan time.Time
+		if have && !waiting {
+			until := w.graceUntil()
+			if until.IsZero() || !time.Now().Before(until) {
+				return w.pop(), true, true
+			}
+			if graceTimer == nil {
+				graceTimer = time.NewTimer(time.Until(until))
+			}
+			grace = graceTimer.C
+		}
+		var expired <-chan time.Time
+		if have && waiting {
+			if timer == nil {
+				timer = time.NewTimer(w.cfg.MergeWait)
+			}
+			expired = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return item{}, false, false
+		case <-deadline:
+			return item{}, false, true
+		case <-grace:
+			return w.pop(), true, true
+		case <-w.wake:
+		case <-expired:
+			for _, s := range w.sources {
+				if s.head == nil {
+					s.idle = true
+				}
+			}
+			return w.pop(), true, true
+		}
+	}
+}
+
+// graceUntil is how long the earliest head waits for a source that is
+// caught up and empty: until MergeGrace after it was fetched. Producers
+// write a burst of events to both input topics at once, and the topics'
+// fetches return a moment apart; without the grace a transaction could be
+// decided before the login that preceded it (Kafka Streams calls this
+// max.task.idle.ms). Zero when no source is empty or there is no grace.
+func (w *worker) graceUntil() time.Time {
+	if w.cfg.MergeGrace <= 0 || len(w.sources) < 2 {
+		return time.Time{}
+	}
+	var first *item
+	empty := false
+	for _, s := range w.sources {
+		switch {
+		case s.head == nil:
+			empty = true
+		case first == nil || s.head.ev.TS.Before(first.ev.TS):
+			first = s.head
+		}
+	}
+	if !empty || first == nil {
+		return time.Time{}
+	}
+	return first.fetched.Add(w.cfg.MergeGrace)
+}
+
+// refill takes a buffered item into each source's head. have reports that
+// some source has one; waiting that some other source may get one soon.
+func (w *worker) refill() (have, waiting bool) {
+	for _, s := range w.sources {
+		if s.head == nil {
+			select {
+			case it := <-s.ch:
+				s.head, s.idle = &it, false
+				s.caught = it.msg.HighWaterMark > 0 && it.msg.Offset+1 >= it.msg.HighWaterMark
+			default:
+			}
+		}
+		if s.head != nil {
+			have = true
+		} else if !s.idle && !s.caught {
+			waiting = true
+		}
+	}
+	return have, waiting
+}
+
+func (w *worker) pop() item {
+	var best *source
+	bestTS := int64(math.MaxInt64)
+	for _, s := range w.sources {
+		if s.head == nil {
+			continue
+		}
+		ts := int64(math.MinInt64)
+		if s.head.err == nil && !w.farAhead(s.head) {
+			ts = s.head.ev.TS.UnixNano()
+		}
+		if best == nil || ts < bestTS {
+			best, bestTS = s, ts
+		}
+	}
+	it := *best.head
+	best.head = nil
+	best.hwm = max(best.hwm, it.msg.HighWaterMark)
+	if best.first < 0 {
+		best.first = it.msg.Offset
+	}
+	return it
+}
+
+// farAhead reports that it is dated more than state.max_future past the
+// newest event decided here (or past the wall clock, so it will be
+// refused). Such an item goes first, like an undecodable one: it moves no
+// clock and changes nothing for other users, but merged by its time it
+// would hold its topic back while the other topics' backlog went ahead,
+// and a forged timestamp would reorder everyone's events.
+func (w *worker) farAhead(it *item) bool {
+	if w.engine.Admit(&it.ev, w.cfg.Now()) != nil {
+		return true
+	}
+	maxFuture := time.Duration(w.cfg.Rules.Detectors.State.MaxFuture)
+	return w.mark != math.MinInt64 && it.ev.TS.UnixMilli()-w.mark > maxFuture.Milliseconds()
+}
+
+// watermark is the event time below which this worker expects no more
+// events: the oldest of its sources' latest, leaving out sources read to
+// the end. Each source is taken to be in event-time order (its producer's
+// order); the merge of sources is not, when one of them falls behind. Only
+// admitted events that are not far ahead of the stream clock count as a
+// source's latest (see decideUser): a forged timestamp moves nothing.
+func (w *worker) watermark() int64 {
+	m := int64(math.MaxInt64)
+	for _, s := range w.sources {
+		if s.caught && s.head == nil && len(s.ch) == 0 {
+			continue
+		}
+		if s.lastTS == 0 {
+			return math.MinInt64
+		}
+		m = min(m, s.lastTS)
+	}
+	if m == math.MaxInt64 {
+		return w.mark
+	}
+	return m
+}
+
+// beat sends a heartbeat to every address partition when this worker has
+// caught up and not said so yet, and every quarter of IPHold while it works
+// through a backlog, so that the address stage's watermarks move even for
+// partitions whose own messages do not reach it.
+func (w *worker) beat() {
+	if w.ipPartitions <= 0 {
+		return
+	}
+	caught := w.caughtUp()
+	if (!caught || w.toldCaught) && time.Since(w.lastBeat) < w.cfg.IPHold/4 {
+		return
+	}
+	v, _ := json.Marshal(observation{Heartbeat: true, Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
+	for p := 0; p < w.ipPartitions; p++ {
+		w.batch.add(kafka.Message{Topic: w.cfg.IPTopic, Partition: p, Value: v,
+			Headers: []kafka.Header{{Key: headerHeartbeat, Value: []byte("1")}}}, -1)
+	}
+	w.batch.events++ // so that it is flushed
+	w.toldCaught, w.lastBeat = caught, time.Now()
+}
+
+// initCaught asks the brokers which sources start at their end, so that an
+// idle partition can say it is caught up before any message arrives.
+func (w *worker) initCaught(ctx context.Context) {
+	client := &kafka.Client{Addr: kafka.TCP(w.cfg.Brokers...), Timeout: 10 * time.Second}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, s := range w.sources {
+		req[s.topic] = append(req[s.topic], kafka.FirstOffsetOf(s.partition), kafka.LastOffsetOf(s.partition))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return // the first message will tell
+	}
+	for _, s := range w.sources {
+		for _, po := range resp.Topics[s.topic] {
+			if po.Partition != s.partition || po.Error != nil {
+				continue
+			}
+			switch {
+			case s.offset == kafka.LastOffset:
+				s.caught = true
+			case s.offset == kafka.FirstOffset:
+				s.caught = po.FirstOffset >= po.LastOffset
+			default:
+				s.caught = s.offset >= po.LastOffset
+			}
+		}
+	}
+}
+
+// caughtUp reports that every source has been read to its high watermark.
+func (w *worker) caughtUp() bool {
+	for _, s := range w.sources {
+		if !s.caught || s.head != nil || len(s.ch) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *worker) inputEmpty() bool {
+	for _, s := range w.sources {
+		if s.head != nil || len(s.ch) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *worker) sourceIndex(m *kafka.Message) int {
+	for i, s := range w.sources {
+		if s.topic == m.Topic {
+			return i
+		}
+	}
+	return 0
+}

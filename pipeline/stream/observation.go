@@ -1,0 +1,155 @@
+package stream
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/riskd/riskd/detectors"
+	"github.com/riskd/riskd/event"
+)
+
+// ReasonInvalidObservation is the dead-letter reason of a repartition-topic
+// message that is not an observation a user-stage worker of this stream
+// could have sent: not JSON, a sender partition or partition count that
+// does not fit the input topics, an impossible watermark, or an embedded
+// event that does not decode.
+const ReasonInvalidObservation = "invalid_observation"
+
+// observation is a message of the repartition topic: a login attempt on its
+// way to the address stage, with what the user stage computed for it.
+type observation struct {
+	Event    json.RawMessage    `json:"event"` // the input message's value, as received
+	Features detectors.Features `json:"features"`
+	Signals  map[string]string  `json:"signals,omitempty"`
+	// Source is the user-stage partition that sent it, of Sources, whose
+	// worker had decided events up to Watermark (Unix ms); see hold.
+	Source    int   `json:"source"`
+	Sources   int   `json:"sources"`
+	Watermark int64 `json:"watermark"`
+	Caught    bool  `json:"caught"` // the sender had read all its input
+	// Heartbeat marks a message that carries only the above, sent to every
+	// address partition (see hold).
+	Heartbeat bool `json:"heartbeat,omitempty"`
+}
+
+// headerHeartbeat marks heartbeats, which go to the partition they name.
+const headerHeartbeat = "riskd-heartbeat"
+
+// explicitBalancer sends heartbeats to the partition they name and the
+// rest of the messages through next. It is safe for concurrent use when
+// next is.
+type explicitBalancer struct{ next kafka.Balancer }
+
+func (b explicitBalancer) Balance(m kafka.Message, partitions ...int) int {
+	for _, h := range m.Headers {
+		if h.Key == headerHeartbeat {
+			if slices.Contains(partitions, m.Partition) {
+				return m.Partition
+			}
+			return partitions[m.Partition%len(partitions)]
+		}
+	}
+	return b.next.Balance(m, partitions...)
+}
+
+// watermarkLeeway is how far past the wall clock plus max_future an
+// observation's watermark may be: the sender's clock may run ahead of this
+// host's by that much.
+const watermarkLeeway = time.Hour
+
+// obsLimits is what an address-stage worker accepts of an observation.
+type obsLimits struct {
+	// sources is the input topics' partition count, which every sender
+	// states as Sources; its Source is one of them.
+	sources int
+	// maxMark is the newest watermark (Unix ms) a sender can have reached:
+	// user-stage workers advance it only with admitted events, dated at
+	// most max_future ahead of their wall clock.
+	maxMark int64
+}
+
+// newObsLimits returns the limits for a stream whose input topics have
+// sources partitions, at wall-clock time now, with the rules' max_future.
+func newObsLimits(sources int, now time.Time, maxFuture time.Duration) obsLimits {
+	return obsLimits{sources: sources, maxMark: now.Add(maxFuture + watermarkLeeway).UnixMilli()}
+}
+
+// maxProblemBytes bounds the part of an invalid observation's problem that
+// quotes the decoder: it goes into a dead-letter header and a log line.
+const maxProblemBytes = 256
+
+// decodeObservation decodes a repartition-topic message and checks it
+// against lim. It returns the login attempt, the user stage's features
+// (nil for a heartbeat) and the observation without them; the error, when
+// not nil, is an *event.Error with ReasonInvalidObservation and nothing
+// else is to be used. It is a pure function, safe for concurrent use.
+func decodeObservation(b []byte, lim obsLimits) (event.Event, *detectors.Features, observation, error) {
+	var o observation
+	if err := json.Unmarshal(b, &o); err != nil {
+		return event.Event{}, nil, observation{}, invalidObservation("not an observation: %s", clip(err.Error()))
+	}
+	if err := lim.check(&o); err != nil {
+		return event.Event{}, nil, observation{}, err
+	}
+	if o.Heartbeat {
+		if (len(o.Event) != 0 && string(o.Event) != "null") || o.Signals != nil {
+			return event.Event{}, nil, observation{}, invalidObservation("a heartbeat carrying an event")
+		}
+		o.Features = detectors.Features{}
+		return event.Event{}, nil, o, nil
+	}
+	if len(o.Event) == 0 {
+		return event.Event{}, nil, observation{}, invalidObservation("no event")
+	}
+	ev, err := event.Decode(o.Event)
+	if err != nil {
+		return event.Event{}, nil, observation{}, invalidObservation("event: %s", clip(err.Error()))
+	}
+	o.Features.SetSignals(o.Signals)
+	feats := o.Features
+	o.Features, o.Signals = detectors.Features{}, nil
+	return ev, &feats, o, nil
+}
+
+// check reports whether o's sender and watermark are possible.
+func (lim obsLimits) check(o *observation) error {
+	switch {
+	case o.Sources != lim.sources:
+		return invalidObservation("sources %d, but the input topics have %d partitions", o.Sources, lim.sources)
+	case o.Source < 0 || o.Source >= o.Sources:
+		return invalidObservation("source partition %d outside 0..%d", o.Source, o.Sources-1)
+	case !lim.validMark(o.Watermark):
+		return invalidObservation("watermark %d is not a time a sender can have reached", o.Watermark)
+	}
+	return nil
+}
+
+// minMark is the earliest event time an accepted event can have, Unix ms:
+// 1970-01-01 less the largest offset, 23:59.
+const minMark = -(23*60 + 59) * 60 * 1000
+
+// validMark reports whether m is "nothing decided yet" (math.MinInt64) or
+// a Unix ms time from minMark to maxMark.
+func (lim obsLimits) validMark(m int64) bool {
+	// The decoder checks the year as written, so 1970-01-01T00:00:00+23:59
+	// is a real event time a day before the epoch.
+	return m == math.MinInt64 || (m >= minMark && m <= lim.maxMark)
+}
+
+func invalidObservation(format string, args ...any) *event.Error {
+	return &event.Error{Reason: ReasonInvalidObservation, Problem: "repartition message: " + fmt.Sprintf(format, args...)}
+}
+
+// clip cuts s to at most maxProblemBytes of valid UTF-8, marking the cut.
+func clip(s string) string {
+	if len(s) <= maxProblemBytes {
+		return strings.ToValidUTF8(s, "?")
+	}
+	return strings.ToValidUTF8(s[:maxProblemBytes], "") + "..."
+}

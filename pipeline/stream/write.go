@@ -1,0 +1,346 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// flush hands the batch to the writer goroutine, waiting while the writer
+// is behind (the backpressure) unless stop comes first, and starts a new
+// one. It reports false when stop came first: the batch then stays, to be
+// handed over by drain. It runs on the worker's goroutine.
+func (w *worker) flush(batches chan<- *batch, stop <-chan struct{}) bool {
+	b := w.batch
+	if b.events == 0 && !b.advanced {
+		return true
+	}
+	if w.hold != nil {
+		w.cfg.Metrics.HoldTimeouts.Add(float64(w.hold.timeouts))
+		w.cfg.Metrics.HoldOverflows.Add(float64(w.hold.overflows))
+		w.hold.timeouts, w.hold.overflows = 0, 0
+		// Held messages are not decided yet: a restart must see them again.
+		if off, ok := w.hold.minOffset(); ok {
+			b.next[0] = off
+		} else {
+			b.next[0] = w.last + 1
+		}
+	}
+	for _, s := range w.sources {
+		w.progress.fetched(w.cfg.Metrics, s.topic, s.partition, s.hwm, s.first)
+	}
+	st := w.engine.Stats()
+	w.cfg.Metrics.observeState(w.stageID, w.partition, st, w.prev)
+	w.prev = st
+	select {
+	case batches <- b:
+	case <-stop:
+		return false
+	}
+	w.batch = w.newBatch()
+	return true
+}
+
+// pending is an output not acknowledged yet.
+type pending struct {
+	msg   kafka.Message
+	in    *kafka.Message // the input it was made from; nil for a heartbeat
+	alone bool           // refused in a shared batch: written on its own from now on
+}
+
+// write writes batches in order, each until every one of its outputs is
+// acknowledged or replaced by a dead letter (see writeGroup), and then
+// releases its offsets. It reports false when ctx ended before everything
+// was written. It is the worker's writer goroutine.
+func (w *worker) write(ctx context.Context, batches <-chan *batch) bool {
+	for b := range batches {
+		// Coalesce whatever else is queued into one write.
+		group := []*batch{b}
+	more:
+		for {
+			select {
+			case nb, ok := <-batches:
+				if !ok {
+					break more
+				}
+				group = append(group, nb)
+			default:
+				break more
+			}
+		}
+		w.writingSince.Store(time.Now().UnixNano())
+		ok := w.writeGroup(ctx, group)
+		w.written(ok)
+		if !ok {
+			return false
+		}
+		w.acked(group)
+	}
+	return true
+}
+
+// writeGroup writes the outputs of group. Only the messages that failed
+// are written again: after a retriable error, with a backoff (50 ms
+// doubling to 5 s); after a permanent one, at once and alone, through the
+// isolated writer, since the shared batch may have failed for another
+// message; refused alone, a message is replaced by its input's dead letter
+// (see refused). A write that goes on for StallTimeout is a stall (see
+// stalled). It reports false when ctx ended first.
+func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
+	w.writing = w.writing[:0]
+	for _, g := range group {
+		w.writing = append(w.writing, g.msgs...)
+	}
+	errs := send(ctx, w.cfg.Writer, w.writing)
+	if errs == nil {
+		for i := range w.writing {
+			w.cfg.Metrics.Outputs.WithLabelValues(w.writing[i].Topic).Inc()
+		}
+		return true
+	}
+	var out []pending
+	for _, g := range group {
+		for i := range g.msgs {
+			out = append(out, pending{msg: g.msgs[i], in: g.input(i)})
+		}
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		var wait bool
+		var err error
+		out, wait, err = w.sortOut(out, errs)
+		if len(out) == 0 {
+			break
+		}
+		if wait {
+			w.stalling(err, len(out))
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+		errs = w.attempt(ctx, out)
+	}
+	return true
+}
+
+// errNotAttempted marks the messages of a write that kafka-go gave up
+// before sending, because another message was over its BatchBytes.
+var errNotAttempted = errors.New("not attempted")
+
+// attempt writes out once: the messages refused before in a shared batch
+// alone through the isolated writer, the others together through the
+// stream's writer. It returns, per message, nil or why it was not written.
+func (w *worker) attempt(ctx context.Context, out []pending) []error {
+	errs := make([]error, len(out))
+	for _, alone := range []bool{false, true} {
+		w.writing = w.writing[:0]
+		var idx []int
+		for i := range out {
+			if out[i].alone == alone {
+				w.writing = append(w.writing, out[i].msg)
+				idx = append(idx, i)
+			}
+		}
+		wr := w.cfg.Writer
+		if alone {
+			wr = w.isolated
+		}
+		for j, err := range send(ctx, wr, w.writing) {
+			errs[idx[j]] = err
+		}
+	}
+	return errs
+}
+
+// sortOut looks at the outcome of a write of out, errs per message (nil:
+// all were written), and returns what is left to write (failed messages,
+// and the dead letters replacing refused ones), whether to back off before
+// the next attempt, and the error to report for it.
+func (w *worker) sortOut(out []pending, errs []error) (left []pending, wait bool, werr error) {
+	c := w.cfg
+	for i, p := range out {
+		var err error
+		if errs != nil {
+			err = errs[i]
+		}
+		switch {
+		case err == nil:
+			c.Metrics.Outputs.WithLabelValues(p.msg.Topic).Inc()
+			continue
+		case errors.Is(err, errNotAttempted):
+			left = append(left, p)
+			continue
+		}
+		kind := writeErrorKind(err)
+		c.Metrics.WriteErrors.WithLabelValues(kind).Inc()
+		switch {
+		case kind == kindRetriable:
+			left, wait, werr = append(left, p), true, err
+		case !p.alone:
+			p.alone = true
+			left = append(left, p)
+		default:
+			next, keep, stuck := w.refused(p, err)
+			if keep {
+				left = append(left, next)
+			}
+			if stuck {
+				wait, werr = true, err
+			}
+		}
+	}
+	return left, wait, werr
+}
+
+// send writes msgs with wr and returns, per message, nil or why it was not
+// written; nil when all were.
+func send(ctx context.Context, wr *kafka.Writer, msgs []kafka.Message) []error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	err := wr.WriteMessages(ctx, msgs...)
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, len(msgs))
+	var we kafka.WriteErrors
+	var big kafka.MessageTooLargeError
+	switch {
+	case errors.As(err, &we) && len(we) == len(msgs):
+		copy(errs, we)
+	case errors.As(err, &big):
+		// kafka-go checked sizes before sending anything: the one over
+		// its BatchBytes is at fault, the others wait for the next try.
+		for i := range msgs {
+			errs[i] = errNotAttempted
+			if len(msgs[i].Value) > 0 && len(big.Message.Value) == len(msgs[i].Value) && &big.Message.Value[0] == &msgs[i].Value[0] {
+				errs[i] = err
+			}
+		}
+	default:
+		for i := range errs {
+			errs[i] = err // before any batch was sent: metadata, context
+		}
+	}
+	return errs
+}
+
+// refused handles p, refused by the broker on its own with permanent error
+// err. An output gives way to its input's dead letter; a dead letter to a
+// smaller one (shrinkDeadLetter); a heartbeat is dropped (the next one
+// says the same). A dead letter refused at its smallest cannot be
+// replaced: it is kept and retried with a backoff (stuck), so that the
+// partition stalls visibly rather than lose the event without a trace.
+func (w *worker) refused(p pending, err error) (next pending, keep, stuck bool) {
+	c := w.cfg
+	switch {
+	case p.in == nil:
+		w.logRefused(c.Log.Error(), p, err).Msg("heartbeat refused by the broker: dropped")
+		return p, false, false
+	case p.msg.Topic == c.DLQTopic:
+		small, ok := shrinkDeadLetter(p.msg)
+		if !ok {
+			w.logRefused(c.Log.Error(), p, err).Msg("dead letter refused by the broker even without the input's bytes: retrying; this partition's offsets stay where they are until it is written")
+			return p, true, true
+		}
+		w.logRefused(c.Log.Error(), p, err).Msg("dead letter refused by the broker: sending it without the input's bytes")
+		return pending{msg: small, in: p.in, alone: true}, true, false
+	}
+	reason := ReasonOutputRefused
+	if tooLarge(err) {
+		reason = ReasonOutputTooLarge
+	}
+	c.Metrics.Rejected.WithLabelValues(reason).Inc()
+	w.logRefused(c.Log.Warn(), p, err).Msg("output refused by the broker: its input goes to the dead-letter topic instead")
+	problem := fmt.Sprintf("%s of %d bytes refused by the broker (topic %s): %v", w.describe(&p.msg), messageSize(&p.msg), p.msg.Topic, err)
+	return pending{msg: w.deadLetter(p.in, reason, problem), in: p.in}, true, false
+}
+
+// logRefused adds to ev what a refused message was and where it came from.
+func (w *worker) logRefused(ev *zerolog.Event, p pending, err error) *zerolog.Event {
+	ev = ev.Err(err).Str("stage", w.stageID).Int("partition", w.partition).Str("topic", p.msg.Topic).Int("bytes", messageSize(&p.msg))
+	if p.in != nil {
+		ev = ev.Str("source_topic", p.in.Topic).Int("source_partition", p.in.Partition).Int64("source_offset", p.in.Offset)
+	}
+	return ev
+}
+
+// describe names the kind of output m is.
+func (w *worker) describe(m *kafka.Message) string {
+	switch m.Topic {
+	case w.cfg.DecisionsTopic:
+		return "decision"
+	case w.cfg.FeaturesTopic:
+		return "feature record"
+	case w.cfg.IPTopic:
+		return "repartition observation"
+	}
+	return "output"
+}
+
+// stalling logs that the write under way failed with err, n messages
+// left: at warn level, and at error level once it counts as a stall.
+func (w *worker) stalling(err error, n int) {
+	c := w.cfg
+	failing := time.Since(time.Unix(0, w.writingSince.Load()))
+	ev := c.Log.Warn()
+	if failing >= c.StallTimeout {
+		w.stallLogged = true
+		ev = c.Log.Error()
+	}
+	ev.Err(err).Int("partition", w.partition).Str("stage", w.stageID).Int("messages", n).
+		Dur("failing_for", failing.Round(time.Millisecond)).Bool("stalled", w.stallLogged).
+		Msg("write failed; retrying the failed messages (a partition stalled for the stall timeout makes /readyz answer 503)")
+}
+
+// written notes that the write under way is over: it succeeded (recovered
+// when it had stalled) or was given up.
+func (w *worker) written(ok bool) {
+	if w.stallLogged && ok {
+		w.cfg.Log.Info().Int("partition", w.partition).Str("stage", w.stageID).
+			Dur("after", time.Since(time.Unix(0, w.writingSince.Load())).Round(time.Millisecond)).Msg("writes recovered")
+	}
+	w.stallLogged = false
+	w.writingSince.Store(0)
+}
+
+// stalled reports whether the write under way has gone on for at least
+// after, at now, without succeeding. It is safe for concurrent use.
+func (w *worker) stalled(now time.Time, after time.Duration) bool {
+	since := w.writingSince.Load()
+	return since != 0 && now.Sub(time.Unix(0, since)) >= after
+}
+
+// acked releases the offsets of a written group and observes its
+// latencies.
+func (w *worker) acked(group []*batch) {
+	c := w.cfg
+	acked := time.Now()
+	for _, g := range group {
+		if len(g.msgs) > 0 {
+			c.Metrics.Batches.Inc()
+		}
+		for i, next := range g.next {
+			if next >= 0 {
+				w.acks.set(w.sources[i].topic, w.sources[i].partition, next)
+			}
+		}
+		if g.events > 0 {
+			c.Metrics.BatchSize.Observe(float64(g.events))
+		}
+		for i := 0; i+1 < len(g.times); i += 2 {
+			c.Metrics.EventLatency.Observe(acked.Sub(time.UnixMilli(g.times[i])).Seconds())
+			c.Metrics.IngestLatency.Observe(acked.Sub(time.UnixMilli(g.times[i+1])).Seconds())
+		}
+	}
+}

@@ -1,0 +1,166 @@
+// Package ruletest runs analysts' checks of a rule set through the engine:
+// rule unit-test files (`riskd rules test`, the model being `promtool
+// test rules`) and the sample run of `riskd rules check` that catches
+// conditions that fail at run time.
+package ruletest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/rules"
+)
+
+// File is a rules unit-test file, the model being `promtool test
+// rules`: events go in, the decisions that must (and must not) come out are
+// listed.
+//
+//	rules: ../          # rule folder, relative to this file; default: the shipped pack
+//	geoip_city: ../../testdata/geoip/riskd-test-City.mmdb
+//	tests:
+//	  - name: brute force locks the user
+//	    events: |
+//	      {"event_id":"a1","type":"login",...}
+//	    expect:
+//	      - {event_id: a5, subject: "user:alice", action: lockout, rules: [brute-force-lockout]}
+//	    absent: [a1, a2]  # events that must get no decision other than allow
+type File struct {
+	Rules     string     `yaml:"rules"`
+	GeoIPCity string     `yaml:"geoip_city"`
+	GeoIPASN  string     `yaml:"geoip_asn"`
+	Tests     []RuleTest `yaml:"tests"`
+}
+
+// RuleTest is one test case.
+type RuleTest struct {
+	Name   string           `yaml:"name"`
+	Events string           `yaml:"events"`
+	Expect []ExpectDecision `yaml:"expect"`
+	Absent []string         `yaml:"absent"`
+}
+
+// ExpectDecision is a decision that must be emitted.
+type ExpectDecision struct {
+	EventID string   `yaml:"event_id"`
+	Subject string   `yaml:"subject"` // kind:id
+	Action  string   `yaml:"action"`
+	Mode    string   `yaml:"mode"`  // default enforce
+	Rules   []string `yaml:"rules"` // must all be among the reasons
+}
+
+// Run runs the tests of one file and returns one line per failed
+// expectation (none when all pass) and how many tests ran.
+func Run(path string) (failures []string, ran int, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(filepath.Dir(path), p)
+	}
+	var set *rules.Set
+	if f.Rules == "" {
+		set, err = rules.Shipped()
+	} else {
+		set, err = rules.Load(rel(f.Rules))
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	db, warns := geoip.Open(rel(f.GeoIPCity), rel(f.GeoIPASN))
+	if len(warns) > 0 {
+		return nil, 0, fmt.Errorf("%s: %v", path, warns[0])
+	}
+	defer db.Close()
+	for _, tc := range f.Tests {
+		ran++
+		fail := func(format string, args ...any) {
+			failures = append(failures, fmt.Sprintf("%s: %s: %s", path, tc.Name, fmt.Sprintf(format, args...)))
+		}
+		var got []rules.Decision
+		_, err := pipeline.Replay(context.Background(), pipeline.ReplayConfig{
+			Engine:   pipeline.NewEngine(set, pipeline.WithGeoCache(db, 1024)),
+			Input:    strings.NewReader(tc.Events),
+			Output:   func(ds []rules.Decision) error { got = append(got, ds...); return nil },
+			Rejected: func(line int, err error) { fail("events line %d rejected: %v", line, err) },
+			// The wall clock, as in replay and run: an event dated far in
+			// the future is refused here too, with the reason.
+			Now: time.Now,
+		})
+		if err != nil {
+			fail("%v", err)
+			continue
+		}
+		for _, want := range tc.Expect {
+			kind, id, _ := strings.Cut(want.Subject, ":")
+			mode := rules.Mode(want.Mode)
+			if mode == "" {
+				mode = rules.Enforce
+			}
+			i := slices.IndexFunc(got, func(d rules.Decision) bool {
+				return d.EventID == want.EventID && d.Subject.Kind == kind && d.Subject.ID == id
+			})
+			if i < 0 {
+				fail("no decision for event %s on %s; got %s", want.EventID, want.Subject, describe(got, want.EventID))
+				continue
+			}
+			d := got[i]
+			if d.Action.String() != want.Action || d.Mode != mode {
+				fail("event %s on %s: got %s (%s), want %s (%s)", want.EventID, want.Subject, d.Action, d.Mode, want.Action, mode)
+			}
+			for _, r := range want.Rules {
+				if !slices.ContainsFunc(d.Reasons, func(x rules.Reason) bool { return x.Rule == r }) {
+					fail("event %s on %s: rule %s is not among the reasons %v", want.EventID, want.Subject, r, ruleIDs(d))
+				}
+			}
+		}
+		for _, id := range tc.Absent {
+			for _, d := range got {
+				if d.EventID == id && d.Action != rules.Allow {
+					fail("event %s must get no decision, got %s on %s:%s by %v", id, d.Action, d.Subject.Kind, d.Subject.ID, ruleIDs(d))
+				}
+			}
+		}
+	}
+	return failures, ran, nil
+}
+
+func ruleIDs(d rules.Decision) []string {
+	var ids []string
+	for _, r := range d.Reasons {
+		ids = append(ids, r.Rule)
+	}
+	return ids
+}
+
+func describe(ds []rules.Decision, eventID string) string {
+	var s []string
+	for _, d := range ds {
+		if d.EventID == eventID {
+			s = append(s, fmt.Sprintf("%s on %s:%s", d.Action, d.Subject.Kind, d.Subject.ID))
+		}
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
