@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -19,15 +18,9 @@ type Table struct {
 }
 
 // Features returns the risk_features table of db; its rows are made
-// from FeatureRecord messages.
+// from the feature records of the features topic (package record).
 func Features(conn driver.Conn, db string) *Table {
-	return &Table{conn: conn, name: db + "." + FeaturesTable, columns: FeatureColumns(), row: func(b []byte) ([]any, error) {
-		var r FeatureRecord
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("feature record: %w", err)
-		}
-		return featureRow(&r)
-	}}
+	return &Table{conn: conn, name: db + "." + FeaturesTable, columns: FeatureColumns(), row: featureRow}
 }
 
 // Decisions returns the risk_decisions table of db; its rows are made from

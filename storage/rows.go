@@ -8,50 +8,35 @@ import (
 
 	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/pipeline/record"
 )
 
-// Stages of a feature record.
-const (
-	StageUser = "user"
-	StageIP   = "ip"
-)
-
-// FeatureRecord is the message of the features topic: an accepted event as
-// the user stage saw it, or a login attempt as the address stage saw it
-// (the same, plus the address features). It holds everything the rules
-// read, so that a backtest over the stored rows is exact.
-type FeatureRecord struct {
-	Stage        string             `json:"stage"`
-	Event        json.RawMessage    `json:"event"` // as received
-	Geo          event.Geo          `json:"geo"`
-	Features     detectors.Features `json:"features"`
-	Signals      map[string]string  `json:"signals,omitempty"` // user-stage detectors that fired, with summaries
-	IPFired      bool               `json:"ip_fired,omitempty"`
-	IPSummary    string             `json:"ip_summary,omitempty"`
-	RulesVersion string             `json:"rules_version"`
-}
-
-// NewFeatureRecord returns the record of ev (received as raw) with its
-// features f after stage.
-func NewFeatureRecord(stage string, raw []byte, ev *event.Event, f *detectors.Features, rulesVersion string) FeatureRecord {
-	return FeatureRecord{
-		Stage: stage, Event: raw, Geo: ev.Geo, Features: *f, Signals: f.Signals(),
-		IPFired: f.IP.Fired, IPSummary: f.IP.Summary, RulesVersion: rulesVersion,
+// featureRow returns the values of a risk_features row, in FeatureColumns
+// order, from a feature record of the features topic (see package
+// record): the event comes typed, so nothing is decoded twice and no
+// reflection runs per row.
+func featureRow(b []byte) ([]any, error) {
+	var r record.Feature
+	if err := record.DecodeFeature(b, &r); err != nil {
+		return nil, fmt.Errorf("feature record: %w", err)
 	}
-}
-
-// Restore returns the event, with its enrichment, and the features a
-// record holds.
-func (r *FeatureRecord) Restore() (event.Event, detectors.Features, error) {
-	ev, err := event.Decode(r.Event)
-	if err != nil {
-		return ev, detectors.Features{}, err
+	ev := &r.Event
+	ip := ""
+	if ev.IP.IsValid() {
+		ip = ev.IP.String()
 	}
-	ev.Geo = r.Geo
-	f := r.Features
-	f.SetSignals(r.Signals)
-	f.IP.Fired, f.IP.Summary = r.IPFired, r.IPSummary
-	return ev, f, nil
+	g := &ev.Geo
+	in := &ev.App.Integrity
+	row := make([]any, 0, len(eventColumns)+len(featureFields)+len(tailColumns))
+	row = append(row,
+		ev.ID, ev.UserID, ev.Type.String(), ev.TS.UTC(), ev.TS.UnixMilli(), outcome(ev.Outcome), ev.FailureReason,
+		ip, ev.DeviceID, ev.SessionID, ev.TokenID, ev.Refresh.TokenID, ev.Refresh.FamilyID, ev.UserAgent,
+		ev.App.Platform, ev.App.Version, b2u(in.Rooted), b2u(in.Hooked), b2u(in.Debugger), b2u(in.Emulator), b2u(in.Repackaged), in.Attestation,
+		ev.Txn.Amount, ev.Txn.Currency, ev.Txn.BeneficiaryID, ev.Txn.Kind, ev.Change.Field,
+		b2u(g.Located), g.Country, g.City, g.Lat, g.Lon, g.RadiusKM, g.ASN, g.ASOrg,
+	)
+	row = record.AppendFeatureValues(row, &r.Features)
+	return append(row, r.Stage, r.RulesVersion, string(r.Raw)), nil
 }
 
 func b2u(b bool) uint8 {
@@ -59,47 +44,6 @@ func b2u(b bool) uint8 {
 		return 1
 	}
 	return 0
-}
-
-// featureRow returns the values of a risk_features row in FeatureColumns
-// order.
-func featureRow(r *FeatureRecord) ([]any, error) {
-	ev, f, err := r.Restore()
-	if err != nil {
-		return nil, fmt.Errorf("feature record: %w", err)
-	}
-	ip := ""
-	if ev.IP.IsValid() {
-		ip = ev.IP.String()
-	}
-	g := &ev.Geo
-	in := &ev.App.Integrity
-	row := []any{
-		ev.ID, ev.UserID, ev.Type.String(), ev.TS.UTC(), ev.TS.UnixMilli(), outcome(ev.Outcome), ev.FailureReason,
-		ip, ev.DeviceID, ev.SessionID, ev.TokenID, ev.Refresh.TokenID, ev.Refresh.FamilyID, ev.UserAgent,
-		ev.App.Platform, ev.App.Version, b2u(in.Rooted), b2u(in.Hooked), b2u(in.Debugger), b2u(in.Emulator), b2u(in.Repackaged), in.Attestation,
-		ev.Txn.Amount, ev.Txn.Currency, ev.Txn.BeneficiaryID, ev.Txn.Kind, ev.Change.Field,
-		b2u(g.Located), g.Country, g.City, g.Lat, g.Lon, g.RadiusKM, g.ASN, g.ASOrg,
-	}
-	fv := reflect.ValueOf(&f).Elem()
-	for _, ff := range featureFields {
-		v := fv.FieldByIndex(ff.index)
-		switch v.Kind() {
-		case reflect.Bool:
-			row = append(row, b2u(v.Bool()))
-		case reflect.Int:
-			row = append(row, v.Int())
-		case reflect.Float64:
-			row = append(row, v.Float())
-		default:
-			row = append(row, v.String())
-		}
-	}
-	stage := uint8(0)
-	if r.Stage == StageIP {
-		stage = 1
-	}
-	return append(row, stage, r.RulesVersion, string(r.Event)), nil
 }
 
 func outcome(o event.Outcome) string {

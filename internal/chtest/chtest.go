@@ -23,6 +23,7 @@ import (
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
+	"github.com/riskd/riskd/pipeline/record"
 	"github.com/riskd/riskd/rules"
 	"github.com/riskd/riskd/storage"
 )
@@ -107,12 +108,9 @@ func NewFixture(t testing.TB, root string) Fixture {
 	fx := Fixture{DecisionIDs: map[string]bool{}, RulesDir: root + "rules"}
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	var out []rules.Decision
-	add := func(stage string, line []byte, ev *event.Event) {
-		b, err := json.Marshal(storage.NewFeatureRecord(stage, line, ev, eng.Features(), set.Version))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fx.Features = append(fx.Features, b)
+	add := func(stage uint8, line []byte, ev *event.Event) {
+		fx.Features = append(fx.Features, record.AppendFeature(nil, &record.Feature{
+			Stage: stage, RulesVersion: set.Version, Event: *ev, Raw: line, Features: *eng.Features()}))
 	}
 	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
 		ev, err := event.Decode(line)
@@ -124,11 +122,11 @@ func NewFixture(t testing.TB, root string) Fixture {
 			t.Fatal(err)
 		}
 		fx.Events++
-		add(storage.StageUser, line, &ev)
+		add(record.StageUser, line, &ev)
 		if toIP {
 			uf := *eng.Features()
 			out = eng.DecideIP(&ev, &uf, now, out)
-			add(storage.StageIP, line, &ev)
+			add(record.StageIP, line, &ev)
 		}
 		for i := range out {
 			b, _ := json.Marshal(&out[i])

@@ -26,7 +26,7 @@ type Config struct {
 	// partitions as the input topics.
 	IPTopic string
 	// FeaturesTopic, when set, receives every accepted event's features
-	// (storage.FeatureRecord, keyed by user_id) for the ClickHouse sink.
+	// (record.Feature, keyed by user_id) for the ClickHouse sink.
 	// Member creates it when missing, like IPTopic.
 	FeaturesTopic string
 

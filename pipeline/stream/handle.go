@@ -1,8 +1,6 @@
 package stream
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -11,8 +9,8 @@ import (
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/internal/window"
+	"github.com/riskd/riskd/pipeline/record"
 	"github.com/riskd/riskd/rules"
-	"github.com/riskd/riskd/storage"
 )
 
 // handle decides on one item and adds its outputs to the batch: its
@@ -84,12 +82,12 @@ func (w *worker) decideUser(it *item, si int) bool {
 	c.Metrics.observeSignals(f, false)
 	raw := forwarded(it)
 	if !f.Stream.Duplicate {
-		w.features(storage.StageUser, raw, it)
+		w.features(record.StageUser, raw, it)
 	}
 	if toIP {
 		caught := w.caughtUp()
 		w.toldCaught = w.toldCaught && caught
-		v, _ := marshal(observation{Event: raw, Features: *f, Signals: f.Signals(),
+		v := record.AppendObservation(nil, &record.Observation{Event: it.ev, Raw: raw, Features: *f,
 			Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
 		w.emit(kafka.Message{Topic: c.IPTopic, Key: []byte(it.ev.IP.String()), Value: v}, it, "repartition observation", "")
 	}
@@ -98,23 +96,19 @@ func (w *worker) decideUser(it *item, si int) bool {
 
 // decideIP runs the address stage on it and adds its feature record.
 func (w *worker) decideIP(it *item) {
-	w.out = w.engine.DecideIP(&it.ev, it.feats, w.cfg.Now(), w.out[:0])
+	w.out = w.engine.DecideIP(&it.ev, &it.obs.Features, w.cfg.Now(), w.out[:0])
 	w.cfg.Metrics.observeSignals(w.engine.Features(), true)
-	w.features(storage.StageIP, it.obs.Event, it)
+	w.features(record.StageIP, it.obs.Raw, it)
 }
 
 // features adds the event's feature record to the batch when features are
 // stored (--clickhouse).
-func (w *worker) features(stage string, raw []byte, it *item) {
+func (w *worker) features(stage uint8, raw []byte, it *item) {
 	c := w.cfg
 	if c.FeaturesTopic == "" {
 		return
 	}
-	v, err := marshal(storage.NewFeatureRecord(stage, raw, &it.ev, w.engine.Features(), c.Rules.Version))
-	if err != nil {
-		c.Log.Error().Err(err).Msg("cannot encode feature record")
-		return
-	}
+	v := record.AppendFeature(nil, &record.Feature{Stage: stage, RulesVersion: c.Rules.Version, Event: it.ev, Raw: raw, Features: *w.engine.Features()})
 	w.emit(kafka.Message{Topic: c.FeaturesTopic, Key: []byte(it.ev.UserID), Value: v}, it, "feature record", "")
 }
 
@@ -179,17 +173,4 @@ func forwarded(it *item) []byte {
 		return it.msg.Value
 	}
 	return event.Encode(&it.ev)
-}
-
-// marshal is json.Marshal without HTML escaping: escaped, every <, > and &
-// of a forwarded event would take six bytes, and a padded event would grow
-// past the message size limit.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

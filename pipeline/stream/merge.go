@@ -2,11 +2,12 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/riskd/riskd/pipeline/record"
 )
 
 // The worker's input side: merging its sources in event-time order, and
@@ -196,7 +197,7 @@ func (w *worker) beat() {
 	if (!caught || w.toldCaught) && time.Since(w.lastBeat) < w.cfg.IPHold/4 {
 		return
 	}
-	v, _ := json.Marshal(observation{Heartbeat: true, Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
+	v := record.AppendObservation(nil, &record.Observation{Heartbeat: true, Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
 	for p := 0; p < w.ipPartitions; p++ {
 		w.batch.add(kafka.Message{Topic: w.cfg.IPTopic, Partition: p, Value: v,
 			Headers: []kafka.Header{{Key: headerHeartbeat, Value: []byte("1")}}}, -1)

@@ -1,7 +1,7 @@
 package stream
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -10,33 +10,21 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/pipeline/record"
 )
 
 // ReasonInvalidObservation is the dead-letter reason of a repartition-topic
 // message that is not an observation a user-stage worker of this stream
-// could have sent: not JSON, a sender partition or partition count that
-// does not fit the input topics, an impossible watermark, or an embedded
-// event that does not decode.
+// could have sent: not a record, a sender partition or partition count
+// that does not fit the input topics, an impossible watermark, or an event
+// that event.Decode could not have produced.
 const ReasonInvalidObservation = "invalid_observation"
 
-// observation is a message of the repartition topic: a login attempt on its
-// way to the address stage, with what the user stage computed for it.
-type observation struct {
-	Event    json.RawMessage    `json:"event"` // the input message's value, as received
-	Features detectors.Features `json:"features"`
-	Signals  map[string]string  `json:"signals,omitempty"`
-	// Source is the user-stage partition that sent it, of Sources, whose
-	// worker had decided events up to Watermark (Unix ms); see hold.
-	Source    int   `json:"source"`
-	Sources   int   `json:"sources"`
-	Watermark int64 `json:"watermark"`
-	Caught    bool  `json:"caught"` // the sender had read all its input
-	// Heartbeat marks a message that carries only the above, sent to every
-	// address partition (see hold).
-	Heartbeat bool `json:"heartbeat,omitempty"`
-}
+// ReasonUnknownVersion is the dead-letter reason of a record written in a
+// format version this binary cannot read (a newer member wrote it during
+// an upgrade): it is set aside, never misread.
+const ReasonUnknownVersion = "unknown_record_version"
 
 // headerHeartbeat marks heartbeats, which go to the partition they name.
 const headerHeartbeat = "riskd-heartbeat"
@@ -84,46 +72,30 @@ func newObsLimits(sources int, now time.Time, maxFuture time.Duration) obsLimits
 // quotes the decoder: it goes into a dead-letter header and a log line.
 const maxProblemBytes = 256
 
-// decodeObservation decodes a repartition-topic message and checks it
-// against lim. It returns the login attempt, the user stage's features
-// (nil for a heartbeat) and the observation without them; the error, when
-// not nil, is an *event.Error with ReasonInvalidObservation and nothing
-// else is to be used. It is a pure function, safe for concurrent use.
-func decodeObservation(b []byte, lim obsLimits) (event.Event, *detectors.Features, observation, error) {
-	var o observation
-	if err := json.Unmarshal(b, &o); err != nil {
-		return event.Event{}, nil, observation{}, invalidObservation("not an observation: %s", clip(err.Error()))
-	}
-	if err := lim.check(&o); err != nil {
-		return event.Event{}, nil, observation{}, err
-	}
-	if o.Heartbeat {
-		if (len(o.Event) != 0 && string(o.Event) != "null") || o.Signals != nil {
-			return event.Event{}, nil, observation{}, invalidObservation("a heartbeat carrying an event")
+// decodeObservation decodes a repartition-topic record (see package
+// record) and checks it against lim. The error, when not nil, is an
+// *event.Error with ReasonInvalidObservation or ReasonUnknownVersion, and
+// the observation is not to be used. It is a pure function, safe for
+// concurrent use; the observation aliases b.
+func decodeObservation(b []byte, lim obsLimits) (*record.Observation, error) {
+	o := new(record.Observation)
+	if err := record.DecodeObservation(b, o); err != nil {
+		if errors.Is(err, record.ErrVersion) {
+			return nil, &event.Error{Reason: ReasonUnknownVersion, Problem: "repartition message: " + err.Error()}
 		}
-		o.Features = detectors.Features{}
-		return event.Event{}, nil, o, nil
+		return nil, invalidObservation("%s", clip(err.Error()))
 	}
-	if len(o.Event) == 0 {
-		return event.Event{}, nil, observation{}, invalidObservation("no event")
+	if err := lim.check(o); err != nil {
+		return nil, err
 	}
-	ev, err := event.Decode(o.Event)
-	if err != nil {
-		return event.Event{}, nil, observation{}, invalidObservation("event: %s", clip(err.Error()))
-	}
-	o.Features.SetSignals(o.Signals)
-	feats := o.Features
-	o.Features, o.Signals = detectors.Features{}, nil
-	return ev, &feats, o, nil
+	return o, nil
 }
 
 // check reports whether o's sender and watermark are possible.
-func (lim obsLimits) check(o *observation) error {
+func (lim obsLimits) check(o *record.Observation) error {
 	switch {
 	case o.Sources != lim.sources:
 		return invalidObservation("sources %d, but the input topics have %d partitions", o.Sources, lim.sources)
-	case o.Source < 0 || o.Source >= o.Sources:
-		return invalidObservation("source partition %d outside 0..%d", o.Source, o.Sources-1)
 	case !lim.validMark(o.Watermark):
 		return invalidObservation("watermark %d is not a time a sender can have reached", o.Watermark)
 	}

