@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/riskd/riskd/internal/scenario"
 	"github.com/riskd/riskd/pipeline"
@@ -150,4 +153,43 @@ func LoadRules(t *testing.T, dir string) *rules.Set {
 		t.Fatal(err)
 	}
 	return set
+}
+
+// Schema compiles the shipped JSON Schema testdata/schema/NAME with format
+// assertions on: in draft 2020-12 "format" is only an annotation unless
+// asserted, and the schemas rely on date-time and the address formats.
+func Schema(t testing.TB, name string) *jsonschema.Schema {
+	t.Helper()
+	f, err := os.Open(Path("testdata/schema/" + name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(name, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
+}
+
+// Validate reports why sch refuses the JSON value line, or "" when it
+// accepts it.
+func Validate(sch *jsonschema.Schema, line []byte) string {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(line))
+	if err != nil {
+		return "not JSON: " + err.Error()
+	}
+	if err := sch.Validate(inst); err != nil {
+		return strings.ReplaceAll(err.Error(), "\n", "; ")
+	}
+	return ""
 }
