@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -11,10 +12,11 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -27,8 +29,25 @@ import (
 // fileSpec is the layout of a rule file. A file may hold rules, detector
 // parameters, or both.
 type fileSpec struct {
-	Detectors yaml.Node  `yaml:"detectors"`
-	Rules     []ruleSpec `yaml:"rules"`
+	Detectors detectorsSpec `yaml:"detectors"`
+	Rules     []ruleSpec    `yaml:"rules"`
+}
+
+// detectorsSpec decodes the detectors section of a file into cfg. Its
+// UnmarshalYAML has the func form yaml.v3 keeps from yaml.v2, which unlike
+// Node.Decode decodes with the file's Decoder and so keeps its KnownFields
+// check. The section's error is kept, not returned, to be reported under
+// "detectors: " while the rules of the file are still read.
+type detectorsSpec struct {
+	cfg     *detectors.Config
+	decoded bool
+	err     error
+}
+
+// UnmarshalYAML decodes the section into s.cfg and keeps its error in s.err.
+func (s *detectorsSpec) UnmarshalYAML(unmarshal func(any) error) error {
+	s.decoded, s.err = true, unmarshal(s.cfg)
+	return nil
 }
 
 type ruleSpec struct {
@@ -113,38 +132,35 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 
 		var root yaml.Node
 		if err := yaml.Unmarshal(src, &root); err != nil {
-			problems = append(problems, yamlProblems(path, 0, "", err)...)
+			lines, _ := yamlProblems(path, 0, "", err)
+			problems = append(problems, lines...)
 			continue
 		}
 		if len(root.Content) == 0 {
 			continue
 		}
 		doc := root.Content[0]
-		for _, p := range unknownKeys(doc, reflect.TypeOf(fileSpec{})) {
-			add(path, p.line, "%s", p.msg)
+		det, detLine := valueUnder(doc, "detectors"), doc.Line // a section merged in with << has no line
+		if det != nil {
+			detLine = det.Line
 		}
-		var spec fileSpec
-		if err := doc.Decode(&spec); err != nil {
-			problems = append(problems, yamlProblems(path, 0, "", err)...)
-			continue
-		}
-		if spec.Detectors.Kind != 0 {
+		spec, lines, ok := decodeFile(path, src, detLine, &set.Detectors)
+		if spec.Detectors.decoded || det != nil {
 			if detectorsFrom != "" {
-				add(path, spec.Detectors.Line, "detectors are already configured in %s; keep them in one file", detectorsFrom)
+				add(path, detLine, "detectors are already configured in %s; keep them in one file", detectorsFrom)
 			}
 			detectorsFrom = path
-			for _, p := range unknownKeys(&spec.Detectors, reflect.TypeOf(detectors.Config{})) {
-				add(path, p.line, "detectors: %s", p.msg)
-			}
-			if err := spec.Detectors.Decode(&set.Detectors); err != nil {
-				problems = append(problems, yamlProblems(path, spec.Detectors.Line, "detectors: ", err)...)
-			} else if err := set.Detectors.Validate(); err != nil {
-				add(path, spec.Detectors.Line, "%v", err)
-			}
 		}
-		ruleNodes := sequenceUnder(doc, "rules")
+		problems = append(problems, lines...)
+		if !ok {
+			continue
+		}
+		var ruleNodes []*yaml.Node
+		if v := valueUnder(doc, "rules"); v != nil && v.Kind == yaml.SequenceNode {
+			ruleNodes = v.Content
+		}
 		for i, rs := range spec.Rules {
-			line := 0
+			line := doc.Line // rules merged in with << have no line of their own
 			if i < len(ruleNodes) {
 				line = ruleNodes[i].Line
 			}
@@ -175,31 +191,108 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 	return set, nil
 }
 
-// yamlProblems turns a yaml error about path into problems, one a line: a
-// *yaml.TypeError lists every value of the wrong type, each as path:N:
-// (its Error would be one problem over several lines); another error is
-// one problem, at line when not 0.
-func yamlProblems(path string, line int, prefix string, err error) []string {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		if line > 0 {
-			return []string{fmt.Sprintf("%s:%d: %s%v", path, line, prefix, err)}
+// decodeFile decodes the document of src into a fileSpec with cfg as the
+// target of its detectors section, which is at line. With KnownFields an
+// unknown key at any depth is a problem: a misspelt parameter is an error,
+// not a silent default. It returns the problems, one a line; ok reports
+// that spec.Rules is complete (at most unknown keys), to be compiled.
+func decodeFile(path string, src []byte, line int, cfg *detectors.Config) (spec fileSpec, problems []string, ok bool) {
+	spec.Detectors.cfg = cfg
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	problems, ok = yamlProblems(path, 0, "", dec.Decode(&spec))
+	if spec.Detectors.decoded {
+		lines, decoded := yamlProblems(path, line, "detectors: ", spec.Detectors.err)
+		problems = append(problems, lines...)
+		if err := cfg.Validate(); decoded && err != nil {
+			problems = append(problems, fmt.Sprintf("%s:%d: %v", path, line, err))
 		}
-		return []string{fmt.Sprintf("%s: %s%s", path, prefix, strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
-	out := make([]string, len(te.Errors))
-	for i, m := range te.Errors {
-		out[i] = fmt.Sprintf("%s: %s%s", path, prefix, m)
-		if rest, ok := strings.CutPrefix(m, "line "); ok {
-			if n, msg, ok := strings.Cut(rest, ": "); ok {
-				if _, err := strconv.Atoi(n); err == nil {
-					out[i] = fmt.Sprintf("%s:%s: %s%s", path, n, prefix, msg)
-				}
+	return spec, problems, ok
+}
+
+// yamlProblems turns a yaml error about path into problems, one a line: a
+// *yaml.TypeError lists every unknown key and every value of the wrong
+// type, each as path:N: (its Error would be one problem over several
+// lines); another error is one problem, at line when not 0. decoded
+// reports that err is nil or lists unknown keys alone, which leave the
+// value fully decoded.
+func yamlProblems(path string, line int, prefix string, err error) (problems []string, decoded bool) {
+	var te *yaml.TypeError
+	switch {
+	case err == nil:
+		return nil, true
+	case !errors.As(err, &te) && line > 0:
+		return []string{fmt.Sprintf("%s:%d: %s%v", path, line, prefix, err)}, false
+	case te == nil:
+		return []string{fmt.Sprintf("%s: %s%s", path, prefix, strings.TrimPrefix(err.Error(), "yaml: "))}, false
+	}
+	decoded = true
+	seen := map[string]bool{}
+	for _, m := range te.Errors {
+		at, msg := "", m
+		if sub := atLine.FindStringSubmatch(m); sub != nil {
+			at, msg = ":"+sub[1], sub[2]
+		}
+		msg, known := unknownKey(msg)
+		decoded = decoded && known
+		// A key under an anchor is reported at every alias of it.
+		if p := fmt.Sprintf("%s%s: %s%s", path, at, prefix, msg); !seen[p] {
+			seen[p] = true
+			problems = append(problems, p)
+		}
+	}
+	return problems, decoded
+}
+
+// atLine splits an error of a *yaml.TypeError into its line and message.
+var atLine = regexp.MustCompile(`(?s)^line ([0-9]+): (.*)$`)
+
+// unknownKey rewrites yaml's "field K not found in type T" as
+// `unknown key "K" (known: ...)`, with the keys T has, and reports whether
+// msg was such a message about a type a rule file decodes into; any other
+// msg is returned unchanged.
+func unknownKey(msg string) (string, bool) {
+	const notFound = " not found in type "
+	rest, ok := strings.CutPrefix(msg, "field ")
+	i := strings.LastIndex(rest, notFound)
+	if !ok || i < 0 {
+		return msg, false
+	}
+	known, ok := knownKeys()[rest[i+len(notFound):]]
+	if !ok {
+		return msg, false
+	}
+	return fmt.Sprintf("unknown key %q (known: %s)", rest[:i], known), true
+}
+
+// knownKeys maps the name yaml gives a struct type in its errors
+// (rules.ruleSpec, detectors.VelocityConfig) to the keys of the type, for
+// every struct a rule file decodes into.
+var knownKeys = sync.OnceValue(func() map[string]string {
+	known := map[string]string{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if _, seen := known[t.String()]; seen || t.Kind() != reflect.Struct {
+			return
+		}
+		known[t.String()] = ""
+		var names []string
+		for f := range t.Fields() {
+			walk(f.Type)
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+				names = append(names, name)
 			}
 		}
+		known[t.String()] = strings.Join(names, ", ")
 	}
-	return out
-}
+	walk(reflect.TypeFor[fileSpec]())
+	walk(reflect.TypeFor[detectors.Config]())
+	return known
+})
 
 var validSubjects = []string{SubjectUser, SubjectIP, SubjectDevice, SubjectToken}
 
@@ -281,59 +374,14 @@ func (v *identFinder) Visit(n *ast.Node) {
 	}
 }
 
-type keyProblem struct {
-	line int
-	msg  string
-}
-
-// unknownKeys walks a mapping node against the yaml tags of t and reports
-// keys t does not have, recursively through nested structs and slices of
-// structs, so a misspelt parameter is an error rather than a silent default.
-func unknownKeys(n *yaml.Node, t reflect.Type) []keyProblem {
-	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-		if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
-			var out []keyProblem
-			for _, c := range n.Content {
-				out = append(out, unknownKeys(c, t.Elem())...)
-			}
-			return out
-		}
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode || t == reflect.TypeOf(yaml.Node{}) {
-		return nil
-	}
-	fields := map[string]reflect.Type{}
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			fields[name] = t.Field(i).Type
-			names = append(names, name)
-		}
-	}
-	var out []keyProblem
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		ft, ok := fields[k.Value]
-		if !ok {
-			out = append(out, keyProblem{k.Line, fmt.Sprintf("unknown key %q (known: %s)", k.Value, strings.Join(names, ", "))})
-			continue
-		}
-		if ft != reflect.TypeOf(yaml.Node{}) {
-			out = append(out, unknownKeys(v, ft)...)
-		}
-	}
-	return out
-}
-
-func sequenceUnder(doc *yaml.Node, key string) []*yaml.Node {
+// valueUnder returns the value of key in the mapping doc, or nil.
+func valueUnder(doc *yaml.Node, key string) *yaml.Node {
 	if doc.Kind != yaml.MappingNode {
 		return nil
 	}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == key && doc.Content[i+1].Kind == yaml.SequenceNode {
-			return doc.Content[i+1].Content
+		if doc.Content[i].Value == key {
+			return doc.Content[i+1]
 		}
 	}
 	return nil
