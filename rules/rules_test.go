@@ -88,7 +88,7 @@ rules:
 		{"missing expiry on lockout", map[string]string{"a.yaml": strings.Replace(good, "    expires: 1h\n", "", 1)}, []string{"expires is required"}},
 		{"misspelt detector parameter", map[string]string{"a.yaml": good, "detectors.yaml": "detectors:\n  velocity:\n    count_10min: 3\n"}, []string{`detectors.yaml:3: detectors: unknown key "count_10min"`}},
 		{"invalid detector parameter", map[string]string{"a.yaml": good, "detectors.yaml": "detectors:\n  failed_login_burst:\n    user_burst: 0\n"}, []string{"failed_login_burst.user_burst"}},
-		{"bad duration", map[string]string{"a.yaml": good, "detectors.yaml": "detectors:\n  state:\n    user_ttl: forever\n"}, []string{"line 3", "forever"}},
+		{"bad duration", map[string]string{"a.yaml": good, "detectors.yaml": "detectors:\n  state:\n    user_ttl: forever\n"}, []string{"detectors.yaml:3: ", "forever"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
