@@ -65,7 +65,7 @@ func ParseDuration(s string) (time.Duration, error) {
 func (d Duration) ms() int64 { return time.Duration(d).Milliseconds() }
 
 // Config holds every detector parameter. It is read from the detectors
-// section of the rule folder (rules/detectors.yaml) so analysts see the
+// section of the rule folder (rules/pack/detectors.yaml) so analysts see the
 // thresholds the signals use; Defaults documents each value.
 type Config struct {
 	State            StateConfig    `yaml:"state"`

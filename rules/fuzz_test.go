@@ -21,13 +21,13 @@ import (
 // The seeds are the shipped rule files (added here) and the broken files of
 // testdata/fuzz/FuzzLoad. Run: go test ./rules -run '^$' -fuzz FuzzLoad -fuzztime 60s
 func FuzzLoad(f *testing.F) {
-	det, err := fs.ReadFile(shipped, "detectors.yaml")
+	det, err := fs.ReadFile(shipped, "pack/detectors.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
-	names, _ := fs.Glob(shipped, "*.yaml")
+	names, _ := fs.Glob(shipped, "pack/*.yaml")
 	for _, n := range names {
-		if src, _ := fs.ReadFile(shipped, n); n != "detectors.yaml" {
+		if src, _ := fs.ReadFile(shipped, n); n != "pack/detectors.yaml" {
 			f.Add(src, det)
 		}
 	}

@@ -70,12 +70,12 @@ func (e *LoadError) Error() string {
 	return fmt.Sprintf("%d problem(s) in the rules:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
 
-//go:embed *.yaml
+//go:embed pack/*.yaml
 var shipped embed.FS
 
-// Shipped returns the rule pack built into the binary (the files of rules/),
+// Shipped returns the rule pack built into the binary (the files of rules/pack/),
 // which --rules replaces.
-func Shipped() (*Set, error) { return LoadFS(shipped, ".", "rules") }
+func Shipped() (*Set, error) { return LoadFS(shipped, "pack", "rules/pack") }
 
 // Load reads every *.yaml and *.yml file in dir (not recursive), in name
 // order, validates all of them and compiles every condition. It returns

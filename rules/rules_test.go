@@ -34,7 +34,7 @@ func TestShippedRulesLoad(t *testing.T) {
 	if r := set.RuleByID("password-spray-lock-ip"); r == nil || r.Stage != IPStage || r.Subject != SubjectIP {
 		t.Errorf("the spray rule must run on the ip stage and lock the address: %+v", r)
 	}
-	disk, err := Load(".")
+	disk, err := Load("pack")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestCommandLine(t *testing.T) {
 		{"bad emit", []string{"replay", "--events", "x", "--emit", "some"}, 2, "", "--emit must be all or non-allow", ""},
 		{"rules check shipped", []string{"rules", "check"}, 0, "SUCCESS shipped rules", "", ""},
 		{"rules check names file and line", []string{"rules", "check", badRules}, 1, "x.yaml:2: rule \"x\"", "", ""},
-		{"rules test", []string{"rules", "test", "../../rules/tests/shipped.test.yaml"}, 0, "SUCCESS", "", ""},
+		{"rules test", []string{"rules", "test", "../../rules/pack/tests/shipped.test.yaml"}, 0, "SUCCESS", "", ""},
 		{"unknown command", []string{"frobnicate"}, 2, "", "unknown command", ""},
 		{"run needs brokers", []string{"run"}, 2, "", "run needs --brokers", ""},
 		{"run flag validated", []string{"run", "--brokers", "x:1", "--emit", "most"}, 2, "", `"most" is not one of non-allow, all`, ""},

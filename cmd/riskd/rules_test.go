@@ -50,20 +50,20 @@ func TestRulesCheck(t *testing.T) {
 		absent []string
 	}{
 		{"shipped pack", nil, 0, []string{"SUCCESS shipped rules", "no rule fails on", "rules/samples.jsonl", "fired=", "never fired", "without --geoip-city"}, []string{"FAILED"}},
-		{"shipped folder", []string{"../../rules"}, 0, []string{"SUCCESS ../../rules", "brute-force-lockout"}, nil},
-		{"shipped folder located", []string{"--geoip-city", "../../testdata/geoip/riskd-test-City.mmdb", "--geoip-asn", "../../testdata/geoip/riskd-test-ASN.mmdb", "../../rules"}, 0, []string{"SUCCESS"}, []string{"never fired"}},
+		{"shipped folder", []string{"../../rules/pack"}, 0, []string{"SUCCESS ../../rules/pack", "brute-force-lockout"}, nil},
+		{"shipped folder located", []string{"--geoip-city", "../../testdata/geoip/riskd-test-City.mmdb", "--geoip-asn", "../../testdata/geoip/riskd-test-ASN.mmdb", "../../rules/pack"}, 0, []string{"SUCCESS"}, []string{"never fired"}},
 		{"string as number", []string{currency}, 1, []string{
 			filepath.Join(currency, "bad.yaml") + `:2: rule "currency-as-number" fails on `,
 			" sample events, e.g. event b1 (rules/samples.jsonl:1): when, line 1 of the condition: invalid operation: int()",
 			"FAILED " + currency + ": 1 of 1 rules fail at run time", "riskd: rule check failed"}, []string{"SUCCESS"}},
-		{"every folder reported", []string{currency, "../../rules"}, 1, []string{"FAILED " + currency, "SUCCESS ../../rules", "riskd: rule check failed: 1 of 2"}, nil},
+		{"every folder reported", []string{currency, "../../rules/pack"}, 1, []string{"FAILED " + currency, "SUCCESS ../../rules/pack", "riskd: rule check failed: 1 of 2"}, nil},
 		{"load problems one per line", []string{loadErrs}, 1, []string{filepath.Join(loadErrs, "a.yaml") + `:2: rule "a": detector "nope"`, "\n" + filepath.Join(loadErrs, "b.yaml") + ": ", "FAILED " + loadErrs + ": 4 problem(s)"}, nil},
 		{"built-in samples miss it", []string{legacy}, 0, []string{"SUCCESS", "legacy-app", "fired=0"}, nil},
 		{"samples fire it", []string{"--samples", ok, legacy}, 0, []string{"SUCCESS", "fired=1", "(rules/samples.jsonl, " + ok + ")"}, nil},
 		{"samples catch it", []string{legacy, "--samples", ok + "," + bad}, 1, []string{
 			`legacy.yaml:2: rule "legacy-app" fails on 1 of `, "e.g. event k2 (" + bad + ":2): when, line 1 of the condition: "}, nil},
 		{"samples repeated", []string{"--samples", ok, "--samples", bad, legacy}, 1, []string{"(" + bad + ":2)", "1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
-		{"refused sample lines counted", []string{"--samples", bad, "../../rules"}, 0, []string{"1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
+		{"refused sample lines counted", []string{"--samples", bad, "../../rules/pack"}, 0, []string{"1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
 		{"missing samples file", []string{"--samples", "/nonexistent.jsonl"}, 1, []string{"riskd: --samples: open /nonexistent.jsonl"}, nil},
 		{"missing folder", []string{"/nonexistent-rules"}, 1, []string{"FAILED /nonexistent-rules: rules: "}, nil},
 	}

@@ -99,13 +99,13 @@ func NewFixture(t testing.TB, root string) Fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := rules.Load(root + "rules")
+	set, err := rules.Load(root + "rules/pack")
 	if err != nil {
 		t.Fatal(err)
 	}
 	db, _ := geoip.Open(root+"testdata/geoip/riskd-test-City.mmdb", root+"testdata/geoip/riskd-test-ASN.mmdb")
 	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 4096))
-	fx := Fixture{DecisionIDs: map[string]bool{}, RulesDir: root + "rules"}
+	fx := Fixture{DecisionIDs: map[string]bool{}, RulesDir: root + "rules/pack"}
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	var out []rules.Decision
 	add := func(stage uint8, line []byte, ev *event.Event) {

@@ -36,7 +36,7 @@ func Path(rel string) string { return filepath.Join(root, filepath.FromSlash(rel
 var (
 	City    = Path("testdata/geoip/riskd-test-City.mmdb")
 	ASN     = Path("testdata/geoip/riskd-test-ASN.mmdb")
-	Rules   = Path("rules")
+	Rules   = Path("rules/pack")
 	Traffic = Path("testdata/scenarios/traffic.jsonl")
 	Labels  = Path("testdata/scenarios/labels.json")
 )
