@@ -3,8 +3,17 @@
 # backtest tests run against: Debian's clickhouse-server package, run as an
 # unprivileged process with its own data folder, on free loopback ports.
 #
-#   scripts/clickhouse.sh start   # prints the DSN, e.g. clickhouse://127.0.0.1:39000/default
+#   scripts/clickhouse.sh start     # prints the DSN, e.g. clickhouse://127.0.0.1:39000/default
 #   scripts/clickhouse.sh stop
+#   scripts/clickhouse.sh restart   # after a stop: same data, same ports (the outage tests)
+#
+# The folder is $RISKD_RUN/clickhouse (RISKD_RUN defaults to
+# /tmp/riskd-services; scripts/with-services.sh gives each run its own). The
+# server listens on two loopback ports, native TCP and HTTP, claimed against
+# other runs (see lib.sh) and kept in the folder's ports file for a restart;
+# a port taken by another process during a start means a new start on other
+# ports. It opens no interserver port: the config names none, and without
+# interserver_http_port ClickHouse 18.16 does not listen for replicas.
 #
 # scripts/deps.sh installs the package when it is missing.
 set -euo pipefail
@@ -17,13 +26,34 @@ name=clickhouse.sh
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# start [keep]: a fresh data folder, unless keep is given (a restart).
+# start [keep]: a fresh data folder on new ports, unless keep is given (a
+# restart).
 start() {
 	[ -x "$server" ] || die "clickhouse-server not found: apt-get install clickhouse-server (scripts/deps.sh does)"
 	stop 150
-	if [ "${1:-}" != keep ]; then
-		rm -rf "$dir"
-	fi
+	local dsn
+	for _ in 1 2 3 4 5; do
+		if [ "${1:-}" != keep ]; then
+			release_ports
+			rm -rf "$dir"
+		fi
+		launch
+		if [ -n "$dsn" ]; then
+			echo "$dsn"
+			return
+		fi
+		[ "${1:-}" != keep ] ||
+			die "a port of $dir/ports was taken while the server was stopped: $(tail -5 "$dir/stderr" "$dir/error.log" 2>/dev/null)"
+		echo "clickhouse.sh: a port of the server was taken during start-up; starting again on others" >&2
+	done
+	die "server did not start: its ports were taken during start-up five times running; see $dir/error.log"
+}
+
+# launch starts the server of $dir, on the ports of $dir/ports or on newly
+# claimed ones. It sets dsn once the server answers, or leaves it empty when
+# another process took one of the ports first.
+launch() {
+	dsn=
 	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas"
 	local port hport
 	if [ -f "$dir/ports" ]; then
@@ -31,6 +61,7 @@ start() {
 	else
 		port=$(free_port)
 		hport=$(free_port)
+		while [ "$port" = "$hport" ]; do hport=$(free_port); done
 		echo "$port $hport" >"$dir/ports"
 	fi
 	cat >"$dir/config.xml" <<EOF
@@ -74,22 +105,31 @@ EOF
 EOF
 	local as=()
 	if [ "$(id -u)" -eq 0 ]; then
-		# Never as root: the server gets nobody's identity and owns its folder.
+		# Never as root: the server gets nobody's identity and owns its folder,
+		# which nobody must be able to reach (a mktemp -d folder is 0700).
 		chown -R 65534:65534 "$dir"
 		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		"${as[@]}" test -x "$dir" || chmod a+x "$run"
+		"${as[@]}" test -x "$dir" || die "user nobody cannot reach $dir: let others search the folders above it"
 	fi
 	cd "$dir"
 	nohup "${as[@]}" "$server" --config-file="$dir/config.xml" >>"$dir/stdout" 2>>"$dir/stderr" </dev/null &
 	echo $! >"$dir/pid"
 	cd - >/dev/null
+	local pid
+	pid=$(cat "$dir/pid")
 	for _ in $(seq 1 300); do
-		if curl -sf "http://127.0.0.1:$hport/ping" >/dev/null 2>&1 ||
-			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "clickhouse://127.0.0.1:$port/default"
+		if { curl -sf "http://127.0.0.1:$hport/ping" >/dev/null 2>&1 ||
+			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; } &&
+			listens "$pid" "$port" && listens "$pid" "$hport"; then
+			dsn=clickhouse://127.0.0.1:$port/default
 			return
 		fi
-		kill -0 "$(cat "$dir/pid")" 2>/dev/null ||
+		if ! kill -0 "$pid" 2>/dev/null; then
+			rm -f "$dir/pid"
+			port_conflict "$dir/stderr" "$dir/error.log" "$dir/server.log" && return
 			die "server exited during start-up: $(tail -5 "$dir/stderr" "$dir/error.log" 2>/dev/null)"
+		fi
 		sleep 0.1
 	done
 	stop 150

@@ -6,9 +6,14 @@
 #   scripts/kafka.sh stop
 #
 # The jars come from Maven Central through scripts/kafka/pom.xml and are cached
-# in $RISKD_CACHE (default ~/.cache/riskd), so only the first run downloads.
+# in $RISKD_CACHE (default ~/.cache/riskd), so only the first run downloads;
+# runs that start at once wait for that one download (flock), which lands
+# in the cache by a rename, whole or not at all.
 # Each start formats a fresh data folder under $RISKD_RUN (default
-# /tmp/riskd-services) and listens on free loopback ports only.
+# /tmp/riskd-services; scripts/with-services.sh gives each run its own) and
+# listens on free loopback ports only (broker and controller), claimed
+# against other runs (see lib.sh); a port taken by another process during
+# start-up means a new start on other ports.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,25 +30,59 @@ name=kafka.sh
 fetch() {
 	[ -f "$libs/.complete" ] && return
 	command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install maven) and a JDK 17 or newer"
-	echo "kafka.sh: fetching Apache Kafka $version jars from Maven Central into $libs" >&2
-	rm -rf "$libs"
-	mkdir -p "$libs"
-	mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$libs" >&2 ||
-		die "mvn dependency:copy-dependencies failed (is Maven Central reachable?)"
-	touch "$libs/.complete"
+	mkdir -p "$(dirname "$libs")"
+	# One download at a time (mvn's ~/.m2 is not safe for two either); a run
+	# that waited finds the jars there.
+	if command -v flock >/dev/null; then
+		exec 9>>"$(dirname "$libs")/.lock"
+		flock 9
+	fi
+	if [ ! -f "$libs/.complete" ]; then
+		echo "kafka.sh: fetching Apache Kafka $version jars from Maven Central into $libs" >&2
+		local tmp
+		tmp=$(mktemp -d "$libs.XXXXXX")
+		if ! mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
+			-DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+			rm -rf "$tmp"
+			die "mvn dependency:copy-dependencies failed (is Maven Central reachable?)"
+		fi
+		touch "$tmp/.complete"
+		chmod 755 "$tmp"
+		rm -rf "$libs" # an incomplete download of before
+		mv -T "$tmp" "$libs" 2>/dev/null || rm -rf "$tmp" # without flock another run may have won
+		[ -f "$libs/.complete" ] || die "could not move the jars into $libs"
+	fi
+	exec 9>&- # not inherited by the broker
 }
 
 start() {
 	command -v java >/dev/null || die "java not found: install a JDK 17 or newer (apt-get install openjdk-17-jre-headless)"
 	fetch
 	stop
+	local address
+	for _ in 1 2 3 4 5; do
+		launch
+		if [ -n "$address" ]; then
+			echo "$address"
+			return
+		fi
+		echo "kafka.sh: a port of the broker was taken during start-up; starting again on others" >&2
+	done
+	die "broker did not start: its ports were taken during start-up five times running; see $dir/server.log"
+}
+
+# launch formats a fresh broker in $dir on newly claimed ports and starts it.
+# It sets address to the bootstrap address once the broker runs, or leaves
+# it empty when another process took one of the ports first.
+launch() {
+	address=
+	release_ports
 	rm -rf "$dir"
 	mkdir -p "$dir/data"
 	local port cport
 	port=$(free_port)
 	cport=$(free_port)
-	[ "$port" != "$cport" ] || cport=$((port + 1))
+	while [ "$port" = "$cport" ]; do cport=$(free_port); done
 	cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
@@ -77,19 +116,23 @@ EOF
 	local java=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
 		-Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*")
 	local cluster
-	cluster=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/stderr")
+	cluster=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/stderr") ||
+		die "StorageTool random-uuid failed: $(tail -5 "$dir/stderr")"
 	"${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties" \
 		>>"$dir/format.log" 2>&1 || die "StorageTool format failed: $(tail -5 "$dir/format.log")"
 	nohup "${java[@]}" kafka.Kafka "$dir/server.properties" >>"$dir/stdout" 2>>"$dir/stderr" </dev/null &
 	echo $! >"$dir/pid"
 	for _ in $(seq 1 600); do
 		if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null; then
-			echo "127.0.0.1:$port" >"$dir/address"
-			echo "127.0.0.1:$port"
+			address=127.0.0.1:$port
+			echo "$address" >"$dir/address"
 			return
 		fi
-		kill -0 "$(cat "$dir/pid")" 2>/dev/null ||
+		if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+			rm -f "$dir/pid"
+			port_conflict "$dir/server.log" "$dir/stderr" "$dir/stdout" && return
 			die "broker exited during start-up; see $dir/server.log: $(tail -5 "$dir/stderr" "$dir/server.log" 2>/dev/null)"
+		fi
 		sleep 0.1
 	done
 	stop
@@ -98,6 +141,9 @@ EOF
 
 case "${1:-}" in
 start) start ;;
-stop) stop ;;
+stop)
+	stop
+	release_ports
+	;;
 *) die "usage: kafka.sh start|stop" ;;
 esac
