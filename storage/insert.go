@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Table is a table rows are inserted into: risk_features or risk_decisions.
@@ -36,30 +37,32 @@ func (t *Table) Name() string { return t.name }
 func (t *Table) Row(b []byte) ([]any, error) { return t.row(b) }
 
 // Insert writes rows in one native-protocol batch, naming every column.
-// On failure it sends the identical block again, with backoff from 100 ms
-// to 30 s, until it succeeds or ctx ends; report (which may be nil) hears of
-// every failed attempt. Rows that arrive twice are folded by the tables'
-// ReplacingMergeTree.
+// On failure it sends the identical block again, after waits that double
+// from 100 ms to 30 s, each jittered by ±50 % so that the members of a
+// fleet do not all come back at once after an outage, until it succeeds
+// or ctx ends; report (which may be nil) hears of every failed attempt.
+// Rows that arrive twice are folded by the tables' ReplacingMergeTree.
 func (t *Table) Insert(ctx context.Context, rows [][]any, report func(error)) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		err := t.send(ctx, rows)
-		if err == nil {
-			return nil
-		}
-		if report != nil {
-			report(err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("insert into %s abandoned: %w (last error: %v)", t.name, ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
+	// No MaxElapsedTime (the library's default is 15 minutes): only ctx
+	// ends the retries, however long ClickHouse is away.
+	wait := &backoff.ExponentialBackOff{
+		InitialInterval: 100 * time.Millisecond, MaxInterval: 30 * time.Second,
+		Multiplier: 2, RandomizationFactor: backoff.DefaultRandomizationFactor,
 	}
+	var last error
+	send := func() (struct{}, error) {
+		if last = t.send(ctx, rows); last != nil && report != nil {
+			report(last)
+		}
+		return struct{}{}, last
+	}
+	if _, err := backoff.Retry(ctx, send, backoff.WithBackOff(wait), backoff.WithMaxElapsedTime(0)); err != nil {
+		return fmt.Errorf("insert into %s abandoned: %w (last error: %v)", t.name, err, last)
+	}
+	return nil
 }
 
 func (t *Table) send(ctx context.Context, rows [][]any) error {

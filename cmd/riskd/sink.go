@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
@@ -39,17 +40,20 @@ func runSink(ctx context.Context, dsn string, brokers []string, group, decisions
 		return err
 	}
 	defer conn.Close()
-	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
-		err := storage.Migrate(ctx, conn, db)
-		if err == nil {
-			break
-		}
+	// Waits double from 1 s to 30 s, jittered by ±50 % so that a fleet
+	// restarted together does not knock on ClickHouse in step. No
+	// MaxElapsedTime (the library's default is 15 minutes): only ctx ends
+	// the retries, however long ClickHouse is away.
+	wait := &backoff.ExponentialBackOff{
+		InitialInterval: time.Second, MaxInterval: 30 * time.Second,
+		Multiplier: 2, RandomizationFactor: backoff.DefaultRandomizationFactor,
+	}
+	migrate := func() (struct{}, error) { return struct{}{}, storage.Migrate(ctx, conn, db) }
+	notReady := func(err error, _ time.Duration) {
 		log.Warn().Err(err).Msg("clickhouse not ready; rows wait in Kafka until it is")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
+	}
+	if _, err := backoff.Retry(ctx, migrate, backoff.WithBackOff(wait), backoff.WithMaxElapsedTime(0), backoff.WithNotify(notReady)); err != nil {
+		return nil // ctx ended
 	}
 	log.Info().Str("database", db).Msg("clickhouse tables ready")
 	if s.retentionDays > 0 {

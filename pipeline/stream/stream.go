@@ -146,6 +146,12 @@ func (s *Member) Run(ctx context.Context) error {
 			break
 		}
 		if err != nil {
+			// No backoff here: kafka-go's group paces its own joins
+			// (JoinGroupBackoff after an error, the broker's rebalance
+			// timeout for RebalanceInProgress) and Next only reports them,
+			// so a wait here would delay a generation already joined, not
+			// the next join. Nor jitter: members that rejoin together are
+			// settled by one rebalance rather than one each.
 			s.setReady(false)
 			c.Log.Warn().Err(err).Msg("consumer group: retrying")
 			continue

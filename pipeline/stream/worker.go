@@ -262,18 +262,21 @@ func (w *worker) drain(batches chan<- *batch, written <-chan bool, cancelWrites 
 func (w *worker) fetch(ctx context.Context, r *kafka.Reader, src *source) {
 	defer r.Close()
 	maxFuture := time.Duration(w.cfg.Rules.Detectors.State.MaxFuture)
+	// The reader retries the broker itself (ReadBackoffMin/Max); an error
+	// that reaches here waits about a second (jittered, so that the
+	// workers of a fleet do not come back in step) before the next fetch.
+	retry := newBackOff(time.Second, time.Second)
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-				w.cfg.Log.Warn().Err(err).Str("topic", src.topic).Int("partition", src.partition).Msg("fetch failed; retrying")
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-					continue
-				}
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+				return
 			}
-			return
+			w.cfg.Log.Warn().Err(err).Str("topic", src.topic).Int("partition", src.partition).Msg("fetch failed; retrying")
+			if !sleep(ctx, retry.NextBackOff()) {
+				return
+			}
+			continue
 		}
 		it := item{msg: m, fetched: time.Now()}
 		if w.stage == rules.IPStage {

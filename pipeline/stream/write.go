@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 )
@@ -85,7 +86,7 @@ func (w *worker) write(ctx context.Context, batches <-chan *batch) bool {
 
 // writeGroup writes the outputs of group. Only the messages that failed
 // are written again: after a retriable error, with a backoff (50 ms
-// doubling to 5 s); after a permanent one, at once and alone, through the
+// doubling to 5 s, jittered; see newBackOff); after a permanent one, at once and alone, through the
 // isolated writer, since the shared batch may have failed for another
 // message; refused alone, a message is replaced by its input's dead letter
 // (see refused). A write that goes on for StallTimeout is a stall (see
@@ -108,7 +109,7 @@ func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
 			out = append(out, pending{msg: g.msgs[i], in: g.input(i)})
 		}
 	}
-	backoff := 50 * time.Millisecond
+	retry := newBackOff(50*time.Millisecond, 5*time.Second)
 	for {
 		if ctx.Err() != nil {
 			return false
@@ -121,16 +122,38 @@ func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
 		}
 		if wait {
 			w.stalling(err, len(out))
-			select {
-			case <-ctx.Done():
+			if !sleep(ctx, retry.NextBackOff()) {
 				return false
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 		}
 		errs = w.attempt(ctx, out)
 	}
 	return true
+}
+
+// newBackOff returns the waits of a retry loop: from initial, doubling up
+// to limit, each one jittered by ±50 % so that the workers and members
+// that failed together (a broker restarting) do not retry in step. It
+// never stops: the loops retry until their ctx ends.
+func newBackOff(initial, limit time.Duration) *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval: initial, MaxInterval: limit,
+		Multiplier: 2, RandomizationFactor: backoff.DefaultRandomizationFactor,
+	}
+	b.Reset()
+	return b
+}
+
+// sleep waits for d and reports true, or false as soon as ctx ends.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // errNotAttempted marks the messages of a write that kafka-go gave up

@@ -103,22 +103,9 @@ func Run(ctx context.Context, c Config) error {
 	if len(topics) == 0 {
 		return errors.New("sink: no topic to copy")
 	}
-	// The stream creates the features topic: a group joined before it
-	// exists would not be assigned its partitions.
 	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
-	for wait := time.Duration(0); ; wait = min(wait+200*time.Millisecond, 5*time.Second) {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		meta, err := kafkameta.Partitions(ctx, client, topics)
-		if err == nil && kafkameta.HasAll(meta, topics) {
-			break
-		}
-		if wait >= 5*time.Second {
-			c.Log.Warn().Strs("topics", topics).Err(err).Msg("sink: waiting for its topics to exist")
-		}
+	if !waitForTopics(ctx, client, topics, c.Log) {
+		return nil
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:               c.Brokers,
@@ -184,6 +171,7 @@ func Run(ctx context.Context, c Config) error {
 	}
 	var stopDrain context.CancelFunc = func() {}
 	defer func() { stopDrain() }()
+	fetchRetry := newBackOff(time.Second, time.Second)
 	var ends map[kafkameta.TopicPartition]int64
 	consumed := map[kafkameta.TopicPartition]int64{}
 	startDrain := func() {
@@ -223,8 +211,11 @@ func Run(ctx context.Context, c Config) error {
 			}
 			continue
 		case err != nil:
+			// The reader retries the broker itself; an error that
+			// reaches here waits about a second, or until ctx ends (then
+			// the loop drains).
 			c.Log.Warn().Err(err).Msg("sink: fetch failed; retrying")
-			time.Sleep(time.Second)
+			sleep(ctx, fetchRetry.NextBackOff())
 			continue
 		}
 		if len(pending) == 0 {
