@@ -27,7 +27,14 @@ func NewJSONLines(w io.Writer) *JSONLines {
 // Write appends ds.
 func (j *JSONLines) Write(ds []rules.Decision) error {
 	for i := range ds {
-		if err := j.enc.Encode(ds[i]); err != nil {
+		// MarshalJSON's output is already compact: what Encode would write,
+		// without its reflection and re-compacting pass.
+		b, err := ds[i].MarshalJSON()
+		if err != nil {
+			return err
+		}
+		j.w.Write(b)
+		if err := j.w.WriteByte('\n'); err != nil {
 			return err
 		}
 	}

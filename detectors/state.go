@@ -155,10 +155,10 @@ func (s *UserState) seen(h uint64) bool {
 
 // insertByTS inserts v into s, kept sorted by ts(v), after any equal time.
 func insertByTS[T any](s []T, v T, ts func(*T) int64) []T {
-	t := ts(&v)
-	i := sort.Search(len(s), func(i int) bool { return ts(&s[i]) > t })
 	s = append(s, v)
-	copy(s[i+1:], s[i:])
+	t := ts(&s[len(s)-1])
+	i := sort.Search(len(s)-1, func(i int) bool { return ts(&s[i]) > t })
+	copy(s[i+1:], s[i:len(s)-1])
 	s[i] = v
 	return s
 }

@@ -98,66 +98,135 @@ func Replay(ctx context.Context, c ReplayConfig) (Summary, error) {
 	}
 	start := time.Now()
 	lastProgress := start
-	r := bufio.NewReaderSize(c.Input, 64<<10)
+	batches, free, stop := decodeAhead(c.Input)
+	defer stop()
 	var out []rules.Decision
-	for line := 1; ; line++ {
-		data, err := readLine(r)
-		if err == io.EOF && len(data) == 0 {
-			break
-		}
-		if err != nil && err != io.EOF && err != errLineTooLong {
-			return s, fmt.Errorf("line %d: %w", line, err)
-		}
-		if len(bytes.TrimSpace(data)) == 0 && err != errLineTooLong {
-			continue
-		}
-		s.Events++
-		var ev event.Event
-		if err == errLineTooLong {
-			err = &event.Error{Reason: event.ReasonTooLarge, Problem: fmt.Sprintf("line longer than %d bytes", maxLine)}
-		} else {
-			ev, err = event.Decode(data)
-		}
-		if err == nil {
-			// Admission (a forged timestamp) refuses like the decoder.
-			out, err = c.Engine.Decide(&ev, now(), out[:0])
-		}
-		if err != nil {
-			s.Rejected++
-			s.Rejections[event.ReasonOf(err)]++
-			if c.Rejected != nil {
-				c.Rejected(line, err)
+	for b := range batches {
+		for i := range b.items {
+			it := &b.items[i]
+			if it.fatal != nil {
+				return s, it.fatal
 			}
-			continue
-		}
-		s.Accepted++
-		if c.Engine.Features().Stream.Duplicate {
-			s.Duplicates++
-		}
-		for _, d := range out {
-			s.Decisions++
-			s.Actions[d.Action.String()]++
-			s.Modes[string(d.Mode)]++
-		}
-		if len(out) > 0 {
-			if err := c.Output(out); err != nil {
-				return s, err
+			s.Events++
+			err := it.err
+			if err == nil {
+				// Admission (a forged timestamp) refuses like the decoder.
+				out, err = c.Engine.Decide(&it.ev, now(), out[:0])
 			}
-		}
-		if s.Events%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return s, err
+			if err != nil {
+				s.Rejected++
+				s.Rejections[event.ReasonOf(err)]++
+				if c.Rejected != nil {
+					c.Rejected(it.line, err)
+				}
+				continue
 			}
-			if c.Progress != nil && time.Since(lastProgress) >= time.Second {
-				lastProgress = time.Now()
-				s.Elapsed = time.Since(start)
-				c.Progress(s)
+			s.Accepted++
+			if c.Engine.Features().Stream.Duplicate {
+				s.Duplicates++
+			}
+			for _, d := range out {
+				s.Decisions++
+				s.Actions[d.Action.String()]++
+				s.Modes[string(d.Mode)]++
+			}
+			if len(out) > 0 {
+				if err := c.Output(out); err != nil {
+					return s, err
+				}
+			}
+			if s.Events%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return s, err
+				}
+				if c.Progress != nil && time.Since(lastProgress) >= time.Second {
+					lastProgress = time.Now()
+					s.Elapsed = time.Since(start)
+					c.Progress(s)
+				}
 			}
 		}
+		free <- b
 	}
 	s.Elapsed = time.Since(start)
 	s.State, s.RuleErrors = c.Engine.Stats(), c.Engine.RuleErrors()
 	return s, nil
+}
+
+// decoded is one non-blank line, decoded (err is its rejection), or the
+// read error that ends the input (fatal).
+type decoded struct {
+	line  int
+	ev    event.Event
+	err   error
+	fatal error
+}
+
+type lineBatch struct{ items []decoded }
+
+const batchSize = 256
+
+// decodeAhead reads and decodes the input on its own goroutine, in batches
+// delivered in input order, so that decoding the next events overlaps
+// deciding on these. Batches go back through free; stop ends the reader.
+func decodeAhead(in io.Reader) (<-chan *lineBatch, chan<- *lineBatch, func()) {
+	const depth = 4
+	batches := make(chan *lineBatch, depth)
+	free := make(chan *lineBatch, depth+2)
+	for range depth + 2 {
+		free <- &lineBatch{items: make([]decoded, 0, batchSize)}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(batches)
+		r := bufio.NewReaderSize(in, 64<<10)
+		var b *lineBatch
+		send := func() bool {
+			select {
+			case batches <- b:
+				b = nil
+				return true
+			case <-done:
+				return false
+			}
+		}
+		for line := 1; ; line++ {
+			if b == nil {
+				select {
+				case b = <-free:
+					b.items = b.items[:0]
+				case <-done:
+					return
+				}
+			}
+			data, err := readLine(r)
+			if err == io.EOF && len(data) == 0 {
+				break
+			}
+			if err != nil && err != io.EOF && err != errLineTooLong {
+				b.items = append(b.items, decoded{fatal: fmt.Errorf("line %d: %w", line, err)})
+				send()
+				return
+			}
+			if len(bytes.TrimSpace(data)) == 0 && err != errLineTooLong {
+				continue
+			}
+			b.items = append(b.items, decoded{line: line})
+			it := &b.items[len(b.items)-1]
+			if err == errLineTooLong {
+				it.err = &event.Error{Reason: event.ReasonTooLarge, Problem: fmt.Sprintf("line longer than %d bytes", maxLine)}
+			} else {
+				it.ev, it.err = event.Decode(data)
+			}
+			if len(b.items) == batchSize && !send() {
+				return
+			}
+		}
+		if b != nil && len(b.items) > 0 {
+			send()
+		}
+	}()
+	return batches, free, func() { close(done) }
 }
 
 var errLineTooLong = fmt.Errorf("line too long")

@@ -49,6 +49,14 @@ type EventView struct {
 
 // NewEnv builds the environment of ev and f; it keeps pointers into f.
 func NewEnv(ev *event.Event, f *detectors.Features) Env {
+	var ip string
+	if ev.IP.IsValid() {
+		ip = ev.IP.String()
+	}
+	return newEnv(ev, f, ip)
+}
+
+func newEnv(ev *event.Event, f *detectors.Features, ip string) Env {
 	v := EventView{
 		ID: ev.ID, Type: ev.Type.String(), UserID: ev.UserID, Outcome: ev.Outcome.String(),
 		FailureReason: ev.FailureReason, DeviceID: ev.DeviceID, SessionID: ev.SessionID, TokenID: ev.TokenID,
@@ -57,9 +65,7 @@ func NewEnv(ev *event.Event, f *detectors.Features) Env {
 		Amount: ev.Txn.Amount, Currency: ev.Txn.Currency, BeneficiaryID: ev.Txn.BeneficiaryID, TxnKind: ev.Txn.Kind,
 		ChangeField: ev.Change.Field, Authenticated: ev.Authenticated(), Sensitive: ev.Sensitive(),
 	}
-	if ev.IP.IsValid() {
-		v.IP = ev.IP.String()
-	}
+	v.IP = ip
 	return Env{
 		Event: v, Geo: ev.Geo, Travel: &f.Travel, Token: &f.Token, Velocity: &f.Velocity, Logins: &f.Logins,
 		Novelty: &f.Novelty, Integrity: &f.Integrity, IP: &f.IP, Stream: &f.Stream,

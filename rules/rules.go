@@ -10,6 +10,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -76,6 +77,9 @@ type Evaluator struct {
 
 	vm    vm.VM
 	fired []*Rule
+	env   Env
+	ipKey netip.Addr
+	ipStr string
 }
 
 // Evaluate appends to out the decisions of set's rules of stage for ev with
@@ -85,13 +89,19 @@ type Evaluator struct {
 // when no rule fired for them. now stamps decided_at only. A rule whose
 // expression fails is skipped and reported to OnError.
 func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detectors.Features, emitAll bool, now time.Time, out []Decision) []Decision {
-	env := NewEnv(ev, f)
+	if ev.IP != e.ipKey {
+		e.ipKey, e.ipStr = ev.IP, ""
+		if ev.IP.IsValid() {
+			e.ipStr = ev.IP.String()
+		}
+	}
+	e.env = newEnv(ev, f, e.ipStr)
 	e.fired = e.fired[:0]
 	for _, r := range set.Rules {
 		if r.Stage != stage {
 			continue
 		}
-		res, err := e.vm.Run(r.program, &env)
+		res, err := e.vm.Run(r.program, &e.env)
 		if err != nil {
 			if e.OnError != nil {
 				e.OnError(r, ev, fmt.Errorf("rule %s (%s:%d): %w", r.ID, r.File, r.Line, err))
