@@ -17,11 +17,14 @@ import (
 )
 
 // sinkSettings are the flags shared by `riskd run --clickhouse` and `riskd
-// sink`.
+// sink`, and dlqTopic, the --dlq-topic of runFlags, where the sink sends
+// the messages it cannot make into rows (empty: it counts and logs them);
+// the commands copy it in before runSink.
 type sinkSettings struct {
 	featuresTopic string
 	retentionDays int
 	maxRows       int
+	dlqTopic      string
 }
 
 func (s *sinkSettings) register(fs *flag.FlagSet) {
@@ -75,7 +78,7 @@ func runSink(ctx context.Context, dsn string, brokers []string, group, decisions
 	}
 	return sink.Run(ctx, sink.Config{
 		Brokers: brokers, Group: group + "-sink",
-		FeaturesTopic: s.featuresTopic, DecisionsTopic: decisionsTopic,
+		FeaturesTopic: s.featuresTopic, DecisionsTopic: decisionsTopic, DLQTopic: s.dlqTopic,
 		Features: storage.Features(conn, db), Decisions: storage.Decisions(conn, db),
 		MaxRows: s.maxRows, Log: log.With().Str("component", "sink").Logger(),
 		Metrics: sink.NewMetrics(reg),
@@ -102,6 +105,7 @@ func sinkCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer srv.Close()
 	}
+	f.sink.dlqTopic = f.dlqTopic
 	err := runSink(ctx, f.clickhouse, f.brokers, f.group, f.decisionsTopic, f.sink, reg, log)
 	if err == nil {
 		log.Info().Msg("sink stopped; uninserted rows stay in Kafka for the next start")

@@ -1,6 +1,8 @@
 // Package sink copies the features and decisions topics into ClickHouse:
 // a consumer group of its own that inserts a batch, then commits it, so a
-// row may be sent twice (ReplacingMergeTree folds it) but never lost.
+// row may be sent twice (ReplacingMergeTree folds it) but never lost. A
+// message that cannot be made into a row goes to the dead-letter topic,
+// also before its offset is committed.
 package sink
 
 import (
@@ -25,6 +27,11 @@ type Config struct {
 	DecisionsTopic string
 	Features       *storage.Table
 	Decisions      *storage.Table
+	// DLQTopic receives the messages that cannot be made into a row (a
+	// record of a format version this binary cannot read, a malformed
+	// message), with the stream's riskd-* dead-letter headers; empty:
+	// they are only counted and logged.
+	DLQTopic string
 	// MaxRows bounds the rows held in memory and sent in one insert per
 	// table; Interval how long rows wait for more before they are sent.
 	MaxRows  int
@@ -41,7 +48,7 @@ type Metrics struct {
 	Rows         *prometheus.CounterVec // table
 	Inserts      *prometheus.CounterVec // table
 	InsertErrors *prometheus.CounterVec // table
-	Rejected     *prometheus.CounterVec // table
+	Rejected     *prometheus.CounterVec // table, reason (ReasonUnknownVersion, ReasonInvalidRecord)
 	Pending      prometheus.Gauge
 }
 
@@ -59,8 +66,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "riskd_sink_insert_errors_total", Help: "Failed insert attempts (the same block is sent again), by table.",
 		}, []string{"table"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "riskd_sink_rejected_total", Help: "Messages that could not be made into a row, by table.",
-		}, []string{"table"}),
+			Name: "riskd_sink_rejected_total", Help: "Messages that could not be made into a row (dead-lettered when the sink has a dead-letter topic), by table and reason.",
+		}, []string{"table", "reason"}),
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "riskd_sink_pending_rows", Help: "Rows read from Kafka and not yet inserted.",
 		}),
@@ -121,9 +128,14 @@ func Run(ctx context.Context, c Config) error {
 		CommitInterval:        0, // committed explicitly, once per insert
 	})
 	defer r.Close()
+	var dlq *kafka.Writer
+	if c.DLQTopic != "" {
+		dlq = newDeadLetterWriter(&c)
+		defer dlq.Close()
+	}
 
 	rows := map[*storage.Table][][]any{}
-	var pending []kafka.Message
+	var pending, dead []kafka.Message
 	var oldest time.Time
 	flush := func(ctx context.Context) error {
 		for t, rs := range rows {
@@ -142,6 +154,11 @@ func Run(ctx context.Context, c Config) error {
 			c.Metrics.Rows.WithLabelValues(name).Add(float64(len(rs)))
 			rows[t] = rs[:0]
 		}
+		// Dead letters are outputs too: durable before the commit.
+		if err := writeDeadLetters(ctx, dlq, dead, c.Log); err != nil {
+			return err
+		}
+		dead = dead[:0]
 		if len(pending) > 0 {
 			if err := r.CommitMessages(ctx, pending...); err != nil {
 				// The rows are in: a failed commit only means they come
@@ -226,8 +243,15 @@ func Run(ctx context.Context, c Config) error {
 		if t := tables[m.Topic]; t != nil {
 			row, err := t.Row(m.Value)
 			if err != nil {
-				c.Metrics.Rejected.WithLabelValues(t.Name()).Inc()
-				c.Log.Warn().Err(err).Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset).Msg("sink: message skipped")
+				reason := rejectReason(err)
+				c.Metrics.Rejected.WithLabelValues(t.Name(), reason).Inc()
+				ev := c.Log.Warn().Err(err).Str("reason", reason).Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset)
+				if dlq == nil {
+					ev.Msg("sink: message skipped")
+				} else {
+					dead = append(dead, deadLetter(c.DLQTopic, &m, reason, err))
+					ev.Msg("sink: message cannot be made into a row; it goes to the dead-letter topic before its offset is committed")
+				}
 			} else {
 				rows[t] = append(rows[t], row)
 			}

@@ -1,0 +1,171 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/riskd/riskd/pipeline/record"
+)
+
+// Dead-letter headers. They are the keys of the stream's dead letters
+// (pipeline/stream's HeaderReason, HeaderError, HeaderTopic,
+// HeaderPartition, HeaderOffset and HeaderTrimmed), so that one reader of
+// the dead-letter topic understands both; the sink does not import the
+// stream for five strings.
+const (
+	headerReason    = "riskd-reason"
+	headerError     = "riskd-error"
+	headerTopic     = "riskd-topic"
+	headerPartition = "riskd-partition"
+	headerOffset    = "riskd-offset"
+	headerTrimmed   = "riskd-trimmed"
+)
+
+// Reasons a message cannot be made into a row: the riskd-reason header of
+// its dead letter and the reason label of riskd_sink_rejected_total, which
+// they keep bounded.
+const (
+	// ReasonUnknownVersion: a record in a format version this binary
+	// cannot read (a newer member wrote it during an upgrade); it is the
+	// stream's reason for the same case.
+	ReasonUnknownVersion = "unknown_record_version"
+	// ReasonInvalidRecord: any other message the table cannot read.
+	ReasonInvalidRecord = "invalid_record"
+)
+
+// maxErrorBytes bounds the riskd-error header, as the stream does.
+const maxErrorBytes = 1024
+
+// rejectReason returns the reason for a message whose row could not be
+// made because of err.
+func rejectReason(err error) string {
+	if errors.Is(err, record.ErrVersion) {
+		return ReasonUnknownVersion
+	}
+	return ReasonInvalidRecord
+}
+
+// deadLetter returns the dead letter of m for topic: m's key, value and
+// headers, byte for byte, then the riskd-* headers saying why (reason,
+// err) and where it came from.
+func deadLetter(topic string, m *kafka.Message, reason string, err error) kafka.Message {
+	problem := err.Error()
+	if len(problem) > maxErrorBytes {
+		problem = strings.ToValidUTF8(problem[:maxErrorBytes], "") + "..."
+	}
+	n := len(m.Headers)
+	return kafka.Message{
+		Topic: topic,
+		Key:   m.Key,
+		Value: m.Value,
+		// A full slice expression, so that the riskd-* headers never
+		// land in the array of the fetched message's headers.
+		Headers: append(m.Headers[:n:n],
+			kafka.Header{Key: headerReason, Value: []byte(reason)},
+			kafka.Header{Key: headerError, Value: []byte(problem)},
+			kafka.Header{Key: headerTopic, Value: []byte(m.Topic)},
+			kafka.Header{Key: headerPartition, Value: []byte(strconv.Itoa(m.Partition))},
+			kafka.Header{Key: headerOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		),
+	}
+}
+
+// newDeadLetterWriter returns the writer of the dead letters: synchronous,
+// acknowledged by every in-sync replica, since a batch's offsets are
+// committed as soon as its dead letters are written.
+func newDeadLetterWriter(c *Config) *kafka.Writer {
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(c.Brokers...),
+		Balancer:     &kafka.Murmur2Balancer{}, // by the original key, as the stream's dead letters
+		RequiredAcks: kafka.RequireAll,
+		// WriteMessages waits for its batch to go: no need to wait for
+		// more messages (kafka-go's default waits a second).
+		BatchTimeout: 2 * time.Millisecond,
+		BatchSize:    10000,
+		MaxAttempts:  3,
+		// The stream creates the topic with --create-topics; otherwise
+		// the broker's auto.create.topics.enable decides, as for the
+		// stream's own dead letters.
+		AllowAutoTopicCreation: true,
+	}
+	if d := c.Dialer; d != nil {
+		w.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}
+	}
+	return w
+}
+
+// writeDeadLetters writes msgs with w and returns once the broker holds
+// them all, or an error when ctx ends first. Like an insert, it tries
+// again until then, only the messages not written, after waits that
+// double from 100 ms to 5 s (jittered): the batch's offsets wait for it.
+func writeDeadLetters(ctx context.Context, w *kafka.Writer, msgs []kafka.Message, log zerolog.Logger) error {
+	retry := newBackOff(100*time.Millisecond, 5*time.Second)
+	for len(msgs) > 0 {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		msgs = unwritten(msgs, err)
+		log.Warn().Err(err).Int("messages", len(msgs)).
+			Msg("sink: dead-letter write failed; writing it again (the batch's offsets wait for it)")
+		if !sleep(ctx, retry.NextBackOff()) {
+			return fmt.Errorf("sink: dead letters abandoned: %w (last error: %v)", ctx.Err(), err)
+		}
+	}
+	return nil
+}
+
+// unwritten returns the messages of msgs that err, from their write, says
+// were not written: all of them unless err tells them apart. One refused
+// as too large loses its value (noted in riskd-trimmed, as the stream
+// does): the headers still say where the original is, and a dead letter
+// the topic can never take would hold the sink's offsets for good.
+func unwritten(msgs []kafka.Message, err error) []kafka.Message {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) || len(we) != len(msgs) {
+		if tooLarge(err) {
+			// kafka-go refused the write before sending anything, for
+			// one message over its BatchBytes.
+			return withoutValues(msgs)
+		}
+		return msgs
+	}
+	var left []kafka.Message
+	for i, e := range we {
+		switch {
+		case e == nil:
+		case tooLarge(e):
+			left = append(left, withoutValues(msgs[i:i+1])...)
+		default:
+			left = append(left, msgs[i])
+		}
+	}
+	return left
+}
+
+// tooLarge reports whether err refused a message for its size.
+func tooLarge(err error) bool {
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
+}
+
+// withoutValues returns msgs with their values dropped, each drop noted
+// in a riskd-trimmed header holding the value's length.
+func withoutValues(msgs []kafka.Message) []kafka.Message {
+	out := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		if len(m.Value) > 0 {
+			n := len(m.Headers)
+			m.Headers = append(m.Headers[:n:n], kafka.Header{Key: headerTrimmed, Value: []byte(strconv.Itoa(len(m.Value)))})
+			m.Value = nil
+		}
+		out[i] = m
+	}
+	return out
+}
