@@ -54,6 +54,12 @@ func (s *sinker) loop(ctx context.Context) error {
 		m, err := s.fetch()
 		switch {
 		case !s.draining && ctx.Err() != nil:
+			// A message fetched as ctx ended is kept: dropped, it would
+			// be committed past with the drain's next ones of its
+			// partition, and never inserted.
+			if err == nil {
+				s.take(&m)
+			}
 			s.startDrain()
 			continue
 		case err != nil:
