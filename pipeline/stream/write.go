@@ -86,11 +86,12 @@ func (w *worker) write(ctx context.Context, batches <-chan *batch) bool {
 
 // writeGroup writes the outputs of group. Only the messages that failed
 // are written again: after a retriable error, with a backoff (50 ms
-// doubling to 5 s, jittered; see newBackOff); after a permanent one, at once and alone, through the
-// isolated writer, since the shared batch may have failed for another
-// message; refused alone, a message is replaced by its input's dead letter
-// (see refused). A write that goes on for StallTimeout is a stall (see
-// stalled). It reports false when ctx ended first.
+// doubling to 5 s, jittered; see newBackOff); after a permanent one, at
+// once and alone, through the isolated writer, since the shared batch may
+// have failed for another message; refused alone, a message is replaced
+// by its input's dead letter (see refused). A write that goes on for
+// StallTimeout is a stall (see stalled). It reports false when ctx ended
+// first.
 func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
 	w.writing = w.writing[:0]
 	for _, g := range group {
