@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/retry"
 	"github.com/riskd/riskd/internal/window"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/record"
@@ -265,7 +266,7 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader, src *source) {
 	// The reader retries the broker itself (ReadBackoffMin/Max); an error
 	// that reaches here waits about a second (jittered, so that the
 	// workers of a fleet do not come back in step) before the next fetch.
-	retry := newBackOff(time.Second, time.Second)
+	wait := retry.Backoff(time.Second, time.Second)
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -273,7 +274,7 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader, src *source) {
 				return
 			}
 			w.cfg.Log.Warn().Err(err).Str("topic", src.topic).Int("partition", src.partition).Msg("fetch failed; retrying")
-			if !sleep(ctx, retry.NextBackOff()) {
+			if !retry.Sleep(ctx, wait.NextBackOff()) {
 				return
 			}
 			continue

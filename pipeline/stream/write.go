@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/riskd/riskd/internal/retry"
 )
 
 // flush hands the batch to the writer goroutine, waiting while the writer
@@ -110,7 +111,7 @@ func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
 			out = append(out, pending{msg: g.msgs[i], in: g.input(i)})
 		}
 	}
-	retry := newBackOff(50*time.Millisecond, 5*time.Second)
+	backoff := retry.Backoff(50*time.Millisecond, 5*time.Second)
 	for {
 		if ctx.Err() != nil {
 			return false
@@ -123,38 +124,13 @@ func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
 		}
 		if wait {
 			w.stalling(err, len(out))
-			if !sleep(ctx, retry.NextBackOff()) {
+			if !retry.Sleep(ctx, backoff.NextBackOff()) {
 				return false
 			}
 		}
 		errs = w.attempt(ctx, out)
 	}
 	return true
-}
-
-// newBackOff returns the waits of a retry loop: from initial, doubling up
-// to limit, each one jittered by ±50 % so that the workers and members
-// that failed together (a broker restarting) do not retry in step. It
-// never stops: the loops retry until their ctx ends.
-func newBackOff(initial, limit time.Duration) *backoff.ExponentialBackOff {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval: initial, MaxInterval: limit,
-		Multiplier: 2, RandomizationFactor: backoff.DefaultRandomizationFactor,
-	}
-	b.Reset()
-	return b
-}
-
-// sleep waits for d and reports true, or false as soon as ctx ends.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // errNotAttempted marks the messages of a write that kafka-go gave up

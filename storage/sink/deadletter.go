@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/riskd/riskd/internal/retry"
 	"github.com/riskd/riskd/pipeline/record"
 )
 
@@ -106,7 +107,7 @@ func newDeadLetterWriter(c *Config) *kafka.Writer {
 // again until then, only the messages not written, after waits that
 // double from 100 ms to 5 s (jittered): the batch's offsets wait for it.
 func writeDeadLetters(ctx context.Context, w *kafka.Writer, msgs []kafka.Message, log zerolog.Logger) error {
-	retry := newBackOff(100*time.Millisecond, 5*time.Second)
+	wait := retry.Backoff(100*time.Millisecond, 5*time.Second)
 	for len(msgs) > 0 {
 		err := w.WriteMessages(ctx, msgs...)
 		if err == nil {
@@ -115,7 +116,7 @@ func writeDeadLetters(ctx context.Context, w *kafka.Writer, msgs []kafka.Message
 		msgs = unwritten(msgs, err)
 		log.Warn().Err(err).Int("messages", len(msgs)).
 			Msg("sink: dead-letter write failed; writing it again (the batch's offsets wait for it)")
-		if !sleep(ctx, retry.NextBackOff()) {
+		if !retry.Sleep(ctx, wait.NextBackOff()) {
 			return fmt.Errorf("sink: dead letters abandoned: %w (last error: %v)", ctx.Err(), err)
 		}
 	}

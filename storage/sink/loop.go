@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/internal/kafkameta"
+	"github.com/riskd/riskd/internal/retry"
 	"github.com/riskd/riskd/storage"
 )
 
@@ -109,7 +110,7 @@ func (s *sinker) fetchFailed(ctx context.Context, err error) bool {
 		// here waits about a second, or until ctx ends (then the loop
 		// drains).
 		s.c.Log.Warn().Err(err).Msg("sink: fetch failed; retrying")
-		sleep(ctx, s.fetchRetry.NextBackOff())
+		retry.Sleep(ctx, s.fetchRetry.NextBackOff())
 	}
 	return false
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/internal/kafkameta"
+	"github.com/riskd/riskd/internal/retry"
 )
 
 // errTopicsMissing is why waitForTopics waits when the metadata came but
@@ -35,32 +36,7 @@ func waitForTopics(ctx context.Context, client *kafka.Client, topics []string, l
 			log.Warn().Strs("topics", topics).Err(err).Msg("sink: waiting for its topics to exist")
 		}
 	}
-	_, err := backoff.Retry(ctx, check, backoff.WithBackOff(newBackOff(200*time.Millisecond, 5*time.Second)),
+	_, err := backoff.Retry(ctx, check, backoff.WithBackOff(retry.Backoff(200*time.Millisecond, 5*time.Second)),
 		backoff.WithMaxElapsedTime(0), backoff.WithNotify(warn))
 	return err == nil
-}
-
-// newBackOff returns the waits of a retry loop: from initial, doubling up
-// to limit, each one jittered by ±50 % so that the members of a fleet that
-// failed together (a broker restarting) do not retry in step. It never
-// stops by itself: the sink retries until its ctx ends.
-func newBackOff(initial, limit time.Duration) *backoff.ExponentialBackOff {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval: initial, MaxInterval: limit,
-		Multiplier: 2, RandomizationFactor: backoff.DefaultRandomizationFactor,
-	}
-	b.Reset()
-	return b
-}
-
-// sleep waits for d and reports true, or false as soon as ctx ends.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

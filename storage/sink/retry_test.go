@@ -4,12 +4,14 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/riskd/riskd/internal/retry"
 )
 
 // TestNewBackOffBounds checks that the waits start near initial, double,
 // and stay around limit (the jitter is ±50 %) however long the retries go.
 func TestNewBackOffBounds(t *testing.T) {
-	b := newBackOff(200*time.Millisecond, 5*time.Second)
+	b := retry.Backoff(200*time.Millisecond, 5*time.Second)
 	center := 200 * time.Millisecond
 	for i := range 100 {
 		d := b.NextBackOff()
@@ -25,13 +27,13 @@ func TestSleepEndsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	start := time.Now()
-	if sleep(ctx, time.Minute) {
+	if retry.Sleep(ctx, time.Minute) {
 		t.Fatal("sleep reported a full wait after ctx ended")
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("sleep took %s after ctx ended", took)
 	}
-	if !sleep(context.Background(), time.Millisecond) {
+	if !retry.Sleep(context.Background(), time.Millisecond) {
 		t.Fatal("sleep reported ctx ended for a plain wait")
 	}
 }

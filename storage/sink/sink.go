@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/internal/kafkameta"
+	"github.com/riskd/riskd/internal/retry"
 	"github.com/riskd/riskd/storage"
 )
 
@@ -96,7 +97,7 @@ func Run(ctx context.Context, c Config) error {
 	s := &sinker{
 		c: &c, client: client, reader: newReader(&c, topics), topics: topics, tables: tables,
 		rows: map[*storage.Table][][]any{}, consumed: map[kafkameta.TopicPartition]int64{},
-		base: ctx, stopDrain: func() {}, fetchRetry: newBackOff(time.Second, time.Second),
+		base: ctx, stopDrain: func() {}, fetchRetry: retry.Backoff(time.Second, time.Second),
 	}
 	defer s.reader.Close()
 	defer func() { s.stopDrain() }()
