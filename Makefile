@@ -6,7 +6,7 @@ CITY     := $(GEOIP)/riskd-test-City.mmdb
 ASN      := $(GEOIP)/riskd-test-ASN.mmdb
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: all build test fuzz demo replay-demo bench bench-services geoip scenarios toolchain
+.PHONY: all build test fuzz demo replay-demo bench bench-replay bench-services geoip scenarios toolchain
 
 all: build
 
@@ -69,6 +69,12 @@ bench: toolchain
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench 'Decode|UserStage|Rules|Replay|CacheHit|LookupUncached' -benchmem -count 6 ./benchmarks/ ./pipeline/geoip/ | tee bin/bench.txt
 	$(GO) run $(BENCHSTAT) bin/bench.txt
+
+# riskd replay against its floor (a read-and-decode-to-map loop over the
+# same half a million unseen events), in alternation: PAIRS pairs.
+PAIRS ?= 5
+bench-replay: toolchain
+	scripts/replay-vs-floor.sh $(PAIRS)
 
 # The streaming path and the ClickHouse writer, against the embedded broker,
 # Apache Kafka and ClickHouse (started and stopped around them).
