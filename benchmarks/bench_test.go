@@ -18,6 +18,7 @@ import (
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/rules"
@@ -25,7 +26,7 @@ import (
 
 func loadLines(b *testing.B) [][]byte {
 	b.Helper()
-	data, err := os.ReadFile("../testdata/scenarios/traffic.jsonl")
+	data, err := os.ReadFile(testenv.Traffic)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func loadLines(b *testing.B) [][]byte {
 
 func loadEvents(b *testing.B, lines [][]byte) []event.Event {
 	b.Helper()
-	db, _ := geoip.Open("../testdata/geoip/riskd-test-City.mmdb", "../testdata/geoip/riskd-test-ASN.mmdb")
+	db, _ := geoip.Open(testenv.City, testenv.ASN)
 	evs := make([]event.Event, len(lines))
 	for i, l := range lines {
 		ev, err := event.Decode(l)
@@ -55,7 +56,7 @@ func loadEvents(b *testing.B, lines [][]byte) []event.Event {
 
 func shippedRules(b *testing.B) *rules.Set {
 	b.Helper()
-	set, err := rules.Load("../rules")
+	set, err := rules.Load(testenv.Rules)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func BenchmarkRules(b *testing.B) {
 func BenchmarkReplay(b *testing.B) {
 	lines := loadLines(b)
 	set := shippedRules(b)
-	db, _ := geoip.Open("../testdata/geoip/riskd-test-City.mmdb", "../testdata/geoip/riskd-test-ASN.mmdb")
+	db, _ := geoip.Open(testenv.City, testenv.ASN)
 	var buf bytes.Buffer
 	for _, l := range lines {
 		buf.Write(l)

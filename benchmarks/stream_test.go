@@ -12,6 +12,7 @@ import (
 
 	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/internal/streamtest"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/pipeline/stream"
 )
@@ -41,7 +42,7 @@ func newRig(b *testing.B, br streamtest.Broker, backlog [][]byte) *streamRig {
 		}
 		streamtest.Produce(b, br, recs)
 	}
-	db, _ := geoip.Open("../testdata/geoip/riskd-test-City.mmdb", "../testdata/geoip/riskd-test-ASN.mmdb")
+	db, _ := geoip.Open(testenv.City, testenv.ASN)
 	w := alerting.NewWriter(br.Addrs)
 	b.Cleanup(func() { w.Close() })
 	var err error
