@@ -44,24 +44,11 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	db := openGeoIP(*city, *asn, log)
 	defer db.Close()
 
-	in := stdin
-	if *events != "-" {
-		f, err := os.Open(*events)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
+	in, w, closeFiles, err := replayFiles(*events, *out, stdin, stdout)
+	if err != nil {
+		return err
 	}
-	var w io.Writer = stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
+	defer closeFiles()
 	sink := alerting.NewJSONLines(w)
 	output := sink.Write
 	var all []rules.Decision
@@ -99,6 +86,35 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		err = printScore(stderr, *labels, all)
 	}
 	return err
+}
+
+// replayFiles opens the events to read (stdin for "-") and the file to
+// write decisions to (stdout when out is empty); closeFiles closes what it
+// opened.
+func replayFiles(events, out string, stdin io.Reader, stdout io.Writer) (in io.Reader, w io.Writer, closeFiles func(), err error) {
+	var opened []*os.File
+	closeFiles = func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	in, w = stdin, stdout
+	if events != "-" {
+		f, err := os.Open(events)
+		if err != nil {
+			return nil, nil, closeFiles, err
+		}
+		opened, in = append(opened, f), f
+	}
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			closeFiles()
+			return nil, nil, func() {}, err
+		}
+		opened, w = append(opened, f), f
+	}
+	return in, w, closeFiles, nil
 }
 
 // firstRuleErrors reports the first event each rule failed on; the rule is

@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/alerting"
+	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/pipeline/stream"
 	"github.com/riskd/riskd/storage"
 )
@@ -169,45 +170,19 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Metrics = stream.NewMetrics(reg)
-	if f.clickhouse != "" {
-		conn, _, err := storage.Open(f.clickhouse) // checks the DSN; connects lazily
-		if err != nil {
-			return err
-		}
-		conn.Close()
-		cfg.FeaturesTopic = f.sink.featuresTopic
-		if !f.noSink {
-			// The sink stops after the stream has drained (defers run last
-			// in, first out), so that it copies the last outputs.
-			sinkCtx, stopSink := context.WithCancel(context.Background())
-			sinkDone := make(chan struct{})
-			defer func() { stopSink(); <-sinkDone }()
-			go func() {
-				defer close(sinkDone)
-				if err := runSink(sinkCtx, f.clickhouse, cfg.Brokers, cfg.Group, cfg.DecisionsTopic, f.sink, reg, log); err != nil {
-					log.Error().Err(err).Msg("clickhouse sink stopped; rows wait in Kafka for the next start")
-				}
-			}()
-		}
+	stopSink, err := f.startSink(&cfg, reg, log)
+	if err != nil {
+		return err
 	}
+	// The sink stops after the stream has drained (defers run last in,
+	// first out), so that it copies the last outputs.
+	defer stopSink()
 
 	db := openGeoIP(f.geoCity, f.geoASN, log)
 	defer db.Close()
 	cfg.GeoIP = db
 	if f.geoCity != "" || f.geoASN != "" {
-		go func() {
-			err := db.Watch(ctx, time.Second, func(errs []error) {
-				for _, err := range errs {
-					log.Warn().Err(err).Msg("geoip reload failed; keeping the database in use")
-				}
-				if len(errs) == 0 {
-					log.Info().Msg("geoip databases reloaded")
-				}
-			})
-			if err != nil {
-				log.Warn().Err(err).Msg("cannot watch the geoip files; they will not be reloaded")
-			}
-		}()
+		go watchGeoIP(ctx, db, log)
 	}
 
 	cfg.Writer = alerting.NewWriter(cfg.Brokers, alerting.WithAutoTopicCreation(!cfg.CreateTopics))
@@ -227,8 +202,15 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Strs("topics", cfg.Topics).
 		Str("rules_version", cfg.Rules.Version).Int("rules", len(cfg.Rules.Rules)).Msg("starting")
 
+	return runUntilStopped(ctx, stream, cfg.DrainTimeout, log)
+}
+
+// runUntilStopped runs m until it ends or ctx is cancelled, then waits for
+// its drain: Run drains within drainTimeout; leaving the group and closing
+// the writer get a little more, and then the process goes regardless.
+func runUntilStopped(ctx context.Context, m *stream.Member, drainTimeout time.Duration, log zerolog.Logger) error {
 	done := make(chan error, 1)
-	go func() { done <- stream.Run(ctx) }()
+	go func() { done <- m.Run(ctx) }()
 	select {
 	case err := <-done:
 		if err == nil {
@@ -237,16 +219,58 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Run drains within DrainTimeout; leaving the group and closing the
-	// writer get a little more, and then the process goes regardless.
 	select {
 	case err := <-done:
 		if err == nil {
-			logDrain(log, stream)
+			logDrain(log, m)
 		}
 		return err
-	case <-time.After(cfg.DrainTimeout + 15*time.Second):
+	case <-time.After(drainTimeout + 15*time.Second):
 		return errors.New("shutdown did not finish in time; uncommitted events will be redelivered to the next owner")
+	}
+}
+
+// startSink checks the ClickHouse DSN when --clickhouse is given, names the
+// features topic in cfg, and starts the sink in this process unless
+// --no-sink; stop cancels it and waits for it to end.
+func (f *runFlags) startSink(cfg *stream.Config, reg *prometheus.Registry, log zerolog.Logger) (stop func(), err error) {
+	if f.clickhouse == "" {
+		return func() {}, nil
+	}
+	conn, _, err := storage.Open(f.clickhouse) // checks the DSN; connects lazily
+	if err != nil {
+		return nil, err
+	}
+	conn.Close()
+	cfg.FeaturesTopic = f.sink.featuresTopic
+	if f.noSink {
+		return func() {}, nil
+	}
+	f.sink.dlqTopic = f.dlqTopic
+	sinkCtx, cancel := context.WithCancel(context.Background())
+	sinkDone := make(chan struct{})
+	go func() {
+		defer close(sinkDone)
+		if err := runSink(sinkCtx, f.clickhouse, cfg.Brokers, cfg.Group, cfg.DecisionsTopic, f.sink, reg, log); err != nil {
+			log.Error().Err(err).Msg("clickhouse sink stopped; rows wait in Kafka for the next start")
+		}
+	}()
+	return func() { cancel(); <-sinkDone }, nil
+}
+
+// watchGeoIP reloads the GeoIP files when they change, until ctx ends; a
+// failed reload keeps the databases in use.
+func watchGeoIP(ctx context.Context, db *geoip.DB, log zerolog.Logger) {
+	err := db.Watch(ctx, time.Second, func(errs []error) {
+		for _, err := range errs {
+			log.Warn().Err(err).Msg("geoip reload failed; keeping the database in use")
+		}
+		if len(errs) == 0 {
+			log.Info().Msg("geoip databases reloaded")
+		}
+	})
+	if err != nil {
+		log.Warn().Err(err).Msg("cannot watch the geoip files; they will not be reloaded")
 	}
 }
 
