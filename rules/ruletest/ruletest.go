@@ -61,34 +61,9 @@ type ExpectDecision struct {
 // Run runs the tests of one file and returns one line per failed
 // expectation (none when all pass) and how many tests ran.
 func Run(path string) (failures []string, ran int, err error) {
-	data, err := os.ReadFile(path)
+	f, set, db, err := openFile(path)
 	if err != nil {
 		return nil, 0, err
-	}
-	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	rel := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(filepath.Dir(path), p)
-	}
-	var set *rules.Set
-	if f.Rules == "" {
-		set, err = rules.Shipped()
-	} else {
-		set, err = rules.Load(rel(f.Rules))
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	db, warns := geoip.Open(rel(f.GeoIPCity), rel(f.GeoIPASN))
-	if len(warns) > 0 {
-		return nil, 0, fmt.Errorf("%s: %v", path, warns[0])
 	}
 	defer db.Close()
 	for _, tc := range f.Tests {
@@ -110,38 +85,81 @@ func Run(path string) (failures []string, ran int, err error) {
 			fail("%v", err)
 			continue
 		}
-		for _, want := range tc.Expect {
-			kind, id, _ := strings.Cut(want.Subject, ":")
-			mode := rules.Mode(want.Mode)
-			if mode == "" {
-				mode = rules.Enforce
-			}
-			i := slices.IndexFunc(got, func(d rules.Decision) bool {
-				return d.EventID == want.EventID && d.Subject.Kind == kind && d.Subject.ID == id
-			})
-			if i < 0 {
-				fail("no decision for event %s on %s; got %s", want.EventID, want.Subject, describe(got, want.EventID))
-				continue
-			}
-			d := got[i]
-			if d.Action.String() != want.Action || d.Mode != mode {
-				fail("event %s on %s: got %s (%s), want %s (%s)", want.EventID, want.Subject, d.Action, d.Mode, want.Action, mode)
-			}
-			for _, r := range want.Rules {
-				if !slices.ContainsFunc(d.Reasons, func(x rules.Reason) bool { return x.Rule == r }) {
-					fail("event %s on %s: rule %s is not among the reasons %v", want.EventID, want.Subject, r, ruleIDs(d))
-				}
-			}
+		check(tc, got, fail)
+	}
+	return failures, ran, nil
+}
+
+// openFile reads a test file strictly (unknown keys are errors) and opens
+// its rules (the shipped pack when it names none) and GeoIP databases,
+// paths being relative to the file.
+func openFile(path string) (File, *rules.Set, *geoip.DB, error) {
+	var f File
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return f, nil, nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return f, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
 		}
-		for _, id := range tc.Absent {
-			for _, d := range got {
-				if d.EventID == id && d.Action != rules.Allow {
-					fail("event %s must get no decision, got %s on %s:%s by %v", id, d.Action, d.Subject.Kind, d.Subject.ID, ruleIDs(d))
-				}
+		return filepath.Join(filepath.Dir(path), p)
+	}
+	var set *rules.Set
+	if f.Rules == "" {
+		set, err = rules.Shipped()
+	} else {
+		set, err = rules.Load(rel(f.Rules))
+	}
+	if err != nil {
+		return f, nil, nil, err
+	}
+	db, warns := geoip.Open(rel(f.GeoIPCity), rel(f.GeoIPASN))
+	if len(warns) > 0 {
+		db.Close()
+		return f, nil, nil, fmt.Errorf("%s: %v", path, warns[0])
+	}
+	return f, set, db, nil
+}
+
+// check holds the decisions of one test to its expectations, calling fail
+// for each one missed.
+func check(tc RuleTest, got []rules.Decision, fail func(string, ...any)) {
+	for _, want := range tc.Expect {
+		kind, id, _ := strings.Cut(want.Subject, ":")
+		mode := rules.Mode(want.Mode)
+		if mode == "" {
+			mode = rules.Enforce
+		}
+		i := slices.IndexFunc(got, func(d rules.Decision) bool {
+			return d.EventID == want.EventID && d.Subject.Kind == kind && d.Subject.ID == id
+		})
+		if i < 0 {
+			fail("no decision for event %s on %s; got %s", want.EventID, want.Subject, describe(got, want.EventID))
+			continue
+		}
+		d := got[i]
+		if d.Action.String() != want.Action || d.Mode != mode {
+			fail("event %s on %s: got %s (%s), want %s (%s)", want.EventID, want.Subject, d.Action, d.Mode, want.Action, mode)
+		}
+		for _, r := range want.Rules {
+			if !slices.ContainsFunc(d.Reasons, func(x rules.Reason) bool { return x.Rule == r }) {
+				fail("event %s on %s: rule %s is not among the reasons %v", want.EventID, want.Subject, r, ruleIDs(d))
 			}
 		}
 	}
-	return failures, ran, nil
+	for _, id := range tc.Absent {
+		for _, d := range got {
+			if d.EventID == id && d.Action != rules.Allow {
+				fail("event %s must get no decision, got %s on %s:%s by %v", id, d.Action, d.Subject.Kind, d.Subject.ID, ruleIDs(d))
+			}
+		}
+	}
 }
 
 func ruleIDs(d rules.Decision) []string {

@@ -74,19 +74,40 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backtest: read decisions: %w", err)
 	}
-	type key struct{ event, kind, id string }
-	was := map[key]storage.StoredDecision{}
+	t := &tally{was: map[key]storage.StoredDecision{}, now: map[key]rules.Decision{},
+		results: map[string]*RuleResult{}, ruleUsers: map[string]map[string]bool{}, users: map[string]bool{}}
 	for _, d := range stored {
-		was[key{d.EventID, d.SubjectKind, d.SubjectID}] = d
+		t.was[key{d.EventID, d.SubjectKind, d.SubjectID}] = d
 	}
-	now := map[key]rules.Decision{}
-	r := &Report{From: c.From, To: c.To, RulesVersion: c.Rules.Version, Decided: len(was)}
-	results := map[string]*RuleResult{}
-	ruleUsers := map[string]map[string]bool{}
+	t.r = &Report{From: c.From, To: c.To, RulesVersion: c.Rules.Version, Decided: len(t.was)}
 	for _, rl := range c.Rules.Rules {
-		results[rl.ID] = &RuleResult{Rule: rl.ID, Detector: rl.Detector, Mode: string(rl.Mode)}
-		ruleUsers[rl.ID] = map[string]bool{}
+		t.results[rl.ID] = &RuleResult{Rule: rl.ID, Detector: rl.Detector, Mode: string(rl.Mode)}
+		t.ruleUsers[rl.ID] = map[string]bool{}
 	}
+	if err := t.decide(ctx, c); err != nil {
+		return nil, err
+	}
+	t.compare()
+	return t.finish(), nil
+}
+
+// key names a decision: its event and subject.
+type key struct{ event, kind, id string }
+
+// tally is a backtest in progress: the stored decisions (was), the
+// candidate rules' (now) and the counts per rule.
+type tally struct {
+	r         *Report
+	was       map[key]storage.StoredDecision
+	now       map[key]rules.Decision
+	results   map[string]*RuleResult
+	ruleUsers map[string]map[string]bool
+	users     map[string]bool // affected by a change
+}
+
+// decide evaluates the candidate rules over every stored event of the
+// period, each stage's row with its own features.
+func (t *tally) decide(ctx context.Context, c Config) error {
 	var eval rules.Evaluator
 	var out []rules.Decision
 	at := time.Now()
@@ -96,66 +117,78 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			out = eval.Evaluate(c.Rules, rules.IPStage, &se.Event, &se.Features, false, at, out)
 		}
 		for _, d := range out {
-			now[key{d.EventID, string(d.Subject.Kind), d.Subject.ID}] = d
+			t.now[key{d.EventID, string(d.Subject.Kind), d.Subject.ID}] = d
 			for _, reason := range d.Reasons {
-				if res := results[reason.Rule]; res != nil {
+				if res := t.results[reason.Rule]; res != nil {
 					res.Hits++
-					ruleUsers[reason.Rule][d.UserID] = true
+					t.ruleUsers[reason.Rule][d.UserID] = true
 				}
 			}
 		}
-		r.Events++
-		if c.Progress != nil && r.Events%10000 == 0 {
-			c.Progress(r.Events)
+		t.r.Events++
+		if c.Progress != nil && t.r.Events%10000 == 0 {
+			c.Progress(t.r.Events)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("backtest: after %d events: %w", n, err)
+		return fmt.Errorf("backtest: after %d events: %w", n, err)
 	}
-	r.Would = len(now)
-	users := map[string]bool{}
-	count := func(ruleIDs []string, f func(*RuleResult)) {
-		for _, id := range ruleIDs {
-			if res := results[id]; res != nil {
-				f(res)
-			}
+	return nil
+}
+
+// count applies f to the results of the rules ids that are in the set.
+func (t *tally) count(ids []string, f func(*RuleResult)) {
+	for _, id := range ids {
+		if res := t.results[id]; res != nil {
+			f(res)
 		}
 	}
-	for k, d := range now {
-		old, ok := was[k]
+}
+
+// compare lists the decisions added, changed and removed.
+func (t *tally) compare() {
+	r := t.r
+	r.Would = len(t.now)
+	for k, d := range t.now {
+		old, ok := t.was[k]
 		ids := reasonRules(d)
 		subject := k.kind + ":" + k.id
 		switch {
 		case !ok:
 			r.Added++
-			count(ids, func(x *RuleResult) { x.Added++ })
+			t.count(ids, func(x *RuleResult) { x.Added++ })
 			r.Changes = append(r.Changes, Change{EventID: k.event, UserID: d.UserID, Subject: subject, Now: actionText(d.Action.String(), string(d.Mode)), Rules: ids})
 		case old.Action != d.Action.String() || old.Mode != string(d.Mode):
 			r.Changed++
-			count(ids, func(x *RuleResult) { x.Changed++ })
+			t.count(ids, func(x *RuleResult) { x.Changed++ })
 			r.Changes = append(r.Changes, Change{EventID: k.event, UserID: d.UserID, Subject: subject,
 				Was: actionText(old.Action, old.Mode), Now: actionText(d.Action.String(), string(d.Mode)), Rules: ids})
 		default:
 			continue
 		}
-		users[d.UserID] = true
+		t.users[d.UserID] = true
 	}
-	for k, old := range was {
-		if _, ok := now[k]; ok {
+	for k, old := range t.was {
+		if _, ok := t.now[k]; ok {
 			continue
 		}
 		r.Removed++
-		count(old.Rules, func(x *RuleResult) { x.Removed++ })
+		t.count(old.Rules, func(x *RuleResult) { x.Removed++ })
 		r.Changes = append(r.Changes, Change{EventID: k.event, UserID: old.UserID, Subject: k.kind + ":" + k.id, Was: actionText(old.Action, old.Mode), Rules: old.Rules})
-		users[old.UserID] = true
+		t.users[old.UserID] = true
 	}
-	for id, res := range results {
-		res.Users = len(ruleUsers[id])
+}
+
+// finish fills in the per-rule results and sorts the report.
+func (t *tally) finish() *Report {
+	r := t.r
+	for id, res := range t.results {
+		res.Users = len(t.ruleUsers[id])
 		r.Rules = append(r.Rules, *res)
 	}
 	sort.Slice(r.Rules, func(i, j int) bool { return r.Rules[i].Rule < r.Rules[j].Rule })
-	for u := range users {
+	for u := range t.users {
 		r.UsersAffected = append(r.UsersAffected, u)
 	}
 	sort.Strings(r.UsersAffected)
@@ -166,7 +199,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		return a.Subject < b.Subject
 	})
-	return r, nil
+	return r
 }
 
 func reasonRules(d rules.Decision) []string {
