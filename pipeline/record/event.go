@@ -117,8 +117,8 @@ func (r *reader) fixed(n int) []byte {
 // Limits of a decoded event: what event.Decode lets through, so that a
 // record from anyone but a riskd stage is refused rather than acted on.
 var (
-	minTS = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)  // 1970-01-01 less a day of offset
-	maxTS = time.Date(10000, 1, 2, 0, 0, 0, 0, time.UTC) // 9999-12-31 plus a day of offset
+	minTS = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) // 1970-01-01 less a day of offset
+	maxTS = time.Date(10000, 1, 2, 0, 0, 0, 0, time.UTC)  // 9999-12-31 plus a day of offset
 )
 
 // maxGeoBytes bounds the enrichment's strings (GeoIP names).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/pipeline/record"
 )
@@ -20,11 +21,6 @@ import (
 // that does not fit the input topics, an impossible watermark, or an event
 // that event.Decode could not have produced.
 const ReasonInvalidObservation = "invalid_observation"
-
-// ReasonUnknownVersion is the dead-letter reason of a record written in a
-// format version this binary cannot read (a newer member wrote it during
-// an upgrade): it is set aside, never misread.
-const ReasonUnknownVersion = "unknown_record_version"
 
 // headerHeartbeat marks heartbeats, which go to the partition they name.
 const headerHeartbeat = "riskd-heartbeat"
@@ -74,14 +70,15 @@ const maxProblemBytes = 256
 
 // decodeObservation decodes a repartition-topic record (see package
 // record) and checks it against lim. The error, when not nil, is an
-// *event.Error with ReasonInvalidObservation or ReasonUnknownVersion, and
+// *event.Error with ReasonInvalidObservation or
+// alerting.ReasonUnknownVersion, and
 // the observation is not to be used. It is a pure function, safe for
 // concurrent use; the observation aliases b.
 func decodeObservation(b []byte, lim obsLimits) (*record.Observation, error) {
 	o := new(record.Observation)
 	if err := record.DecodeObservation(b, o); err != nil {
 		if errors.Is(err, record.ErrVersion) {
-			return nil, &event.Error{Reason: ReasonUnknownVersion, Problem: "repartition message: " + err.Error()}
+			return nil, &event.Error{Reason: alerting.ReasonUnknownVersion, Problem: "repartition message: " + err.Error()}
 		}
 		return nil, invalidObservation("%s", clip(err.Error()))
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/pipeline"
@@ -96,8 +97,8 @@ func TestDecodeObservation(t *testing.T) {
 		{"watermark 48 h ahead", with(func(o *record.Observation) { o.Watermark = future }), ReasonInvalidObservation, "watermark"},
 		{"event not an event", with(func(o *record.Observation) { o.Event.Type = 42 }), ReasonInvalidObservation, "event type 42"},
 		{"cut short", login[:len(login)-3], ReasonInvalidObservation, "truncated"},
-		{"a newer format", "\x02" + login[1:], ReasonUnknownVersion, "version 2"},
-		{"JSON, the format before records", `{"heartbeat":true,"source":0,"sources":4,"watermark":0}`, ReasonUnknownVersion, "version 123"},
+		{"a newer format", "\x02" + login[1:], alerting.ReasonUnknownVersion, "version 2"},
+		{"JSON, the format before records", `{"heartbeat":true,"source":0,"sources":4,"watermark":0}`, alerting.ReasonUnknownVersion, "version 123"},
 		{"empty", "", ReasonInvalidObservation, "header"},
 	}
 	for _, tt := range tests {
@@ -156,7 +157,7 @@ func FuzzObservation(f *testing.F) {
 		o, err := decodeObservation(data, lim)
 		if err != nil {
 			var e *event.Error
-			if !errors.As(err, &e) || (e.Reason != ReasonInvalidObservation && e.Reason != ReasonUnknownVersion) {
+			if !errors.As(err, &e) || (e.Reason != ReasonInvalidObservation && e.Reason != alerting.ReasonUnknownVersion) {
 				t.Fatalf("refused with %v", err)
 			}
 			if o != nil {

@@ -3,28 +3,10 @@ package stream
 import (
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/segmentio/kafka-go"
-)
 
-// Dead-letter headers: the original message's key, value and headers are
-// kept byte for byte unless the dead letter would be over MaxMessageBytes;
-// these say why and where it came from, and what was cut.
-const (
-	HeaderReason    = "riskd-reason"
-	HeaderError     = "riskd-error"
-	HeaderTopic     = "riskd-topic"
-	HeaderPartition = "riskd-partition"
-	HeaderOffset    = "riskd-offset"
-	// HeaderTrimmed, when present, says the value was cut to a prefix to
-	// fit; it holds the original value's length in bytes.
-	HeaderTrimmed = "riskd-trimmed"
-	// HeaderTrimmedHeaders holds how many of the original message's
-	// headers were left out to fit; HeaderTrimmedKey the original key's
-	// length when the key was cut.
-	HeaderTrimmedHeaders = "riskd-trimmed-headers"
-	HeaderTrimmedKey     = "riskd-trimmed-key"
+	"github.com/riskd/riskd/alerting"
 )
 
 // Dead-letter reasons of riskd's own, besides the decoder's (event.Reason*),
@@ -69,40 +51,21 @@ func messageSize(m *kafka.Message) int {
 	return n
 }
 
-// maxErrorBytes bounds the riskd-error header.
-const maxErrorBytes = 1024
-
-// deadLetter returns the dead letter of input message in: its key, value
-// and headers, then the riskd-* headers saying why (reason, problem) and
-// where it came from, cut to MaxMessageBytes (see fitDeadLetter).
+// deadLetter returns the dead letter of input message in (see
+// alerting.DeadLetter), cut to MaxMessageBytes (see fitDeadLetter).
 func (w *worker) deadLetter(in *kafka.Message, reason, problem string) kafka.Message {
-	if len(problem) > maxErrorBytes {
-		problem = strings.ToValidUTF8(problem[:maxErrorBytes], "") + "..."
-	}
-	n := len(in.Headers)
-	m := kafka.Message{
-		Topic: w.cfg.DLQTopic,
-		Key:   in.Key,
-		Value: in.Value,
-		Headers: append(in.Headers[:n:n],
-			kafka.Header{Key: HeaderReason, Value: []byte(reason)},
-			kafka.Header{Key: HeaderError, Value: []byte(problem)},
-			kafka.Header{Key: HeaderTopic, Value: []byte(in.Topic)},
-			kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(in.Partition))},
-			kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(in.Offset, 10))},
-		),
-	}
-	return fitDeadLetter(m, n, w.cfg.MaxMessageBytes)
+	return fitDeadLetter(alerting.DeadLetter(w.cfg.DLQTopic, in, reason, problem), len(in.Headers), w.cfg.MaxMessageBytes)
 }
 
 // trimNotes is room for the notes fitDeadLetter adds.
-const trimNotes = 3 * (headerOverhead + len(HeaderTrimmedHeaders) + 20)
+const trimNotes = 3 * (headerOverhead + len(alerting.HeaderTrimmedHeaders) + 20)
 
 // fitDeadLetter returns dead letter m, whose first orig headers are the
 // input's own, cut to at most limit bytes (messageSize) if it is larger:
 // first the value, to a prefix, then the input's headers, left out, then
-// the key, to a prefix; each cut is noted in a header (HeaderTrimmed,
-// HeaderTrimmedHeaders, HeaderTrimmedKey). The riskd-* headers are kept.
+// the key, to a prefix; each cut is noted in a header
+// (alerting.HeaderTrimmed, HeaderTrimmedHeaders, HeaderTrimmedKey). The
+// riskd-* headers are kept.
 func fitDeadLetter(m kafka.Message, orig, limit int) kafka.Message {
 	over := messageSize(&m) - limit
 	if over <= 0 {
@@ -112,7 +75,7 @@ func fitDeadLetter(m kafka.Message, orig, limit int) kafka.Message {
 	var notes []kafka.Header
 	if len(m.Value) > 0 {
 		cut := min(over, len(m.Value))
-		notes = append(notes, kafka.Header{Key: HeaderTrimmed, Value: []byte(strconv.Itoa(len(m.Value)))})
+		notes = append(notes, kafka.Header{Key: alerting.HeaderTrimmed, Value: []byte(strconv.Itoa(len(m.Value)))})
 		m.Value = m.Value[:len(m.Value)-cut]
 		over -= cut
 	}
@@ -120,12 +83,12 @@ func fitDeadLetter(m kafka.Message, orig, limit int) kafka.Message {
 		for _, h := range m.Headers[:orig] {
 			over -= headerOverhead + len(h.Key) + len(h.Value)
 		}
-		notes = append(notes, kafka.Header{Key: HeaderTrimmedHeaders, Value: []byte(strconv.Itoa(orig))})
+		notes = append(notes, kafka.Header{Key: alerting.HeaderTrimmedHeaders, Value: []byte(strconv.Itoa(orig))})
 		m.Headers = m.Headers[orig:]
 	}
 	if over > 0 && len(m.Key) > 0 {
 		cut := min(over, len(m.Key))
-		notes = append(notes, kafka.Header{Key: HeaderTrimmedKey, Value: []byte(strconv.Itoa(len(m.Key)))})
+		notes = append(notes, kafka.Header{Key: alerting.HeaderTrimmedKey, Value: []byte(strconv.Itoa(len(m.Key)))})
 		m.Key = m.Key[:len(m.Key)-cut]
 	}
 	m.Headers = append(m.Headers[:len(m.Headers):len(m.Headers)], notes...)
@@ -142,7 +105,7 @@ func shrinkDeadLetter(m kafka.Message) (kafka.Message, bool) {
 	dropped := 0
 	for _, h := range m.Headers {
 		switch h.Key {
-		case HeaderReason, HeaderError, HeaderTopic, HeaderPartition, HeaderOffset, HeaderTrimmed, HeaderTrimmedHeaders, HeaderTrimmedKey:
+		case alerting.HeaderReason, alerting.HeaderError, alerting.HeaderTopic, alerting.HeaderPartition, alerting.HeaderOffset, alerting.HeaderTrimmed, alerting.HeaderTrimmedHeaders, alerting.HeaderTrimmedKey:
 			own = append(own, h)
 		default:
 			dropped++
@@ -151,14 +114,14 @@ func shrinkDeadLetter(m kafka.Message) (kafka.Message, bool) {
 	if len(m.Value) == 0 && len(m.Key) == 0 && dropped == 0 {
 		return m, false
 	}
-	if len(m.Value) > 0 && !hasHeader(own, HeaderTrimmed) {
-		notes = append(notes, kafka.Header{Key: HeaderTrimmed, Value: []byte(strconv.Itoa(len(m.Value)))})
+	if len(m.Value) > 0 && !hasHeader(own, alerting.HeaderTrimmed) {
+		notes = append(notes, kafka.Header{Key: alerting.HeaderTrimmed, Value: []byte(strconv.Itoa(len(m.Value)))})
 	}
 	if dropped > 0 {
-		notes = append(notes, kafka.Header{Key: HeaderTrimmedHeaders, Value: []byte(strconv.Itoa(dropped))})
+		notes = append(notes, kafka.Header{Key: alerting.HeaderTrimmedHeaders, Value: []byte(strconv.Itoa(dropped))})
 	}
-	if len(m.Key) > 0 && !hasHeader(own, HeaderTrimmedKey) {
-		notes = append(notes, kafka.Header{Key: HeaderTrimmedKey, Value: []byte(strconv.Itoa(len(m.Key)))})
+	if len(m.Key) > 0 && !hasHeader(own, alerting.HeaderTrimmedKey) {
+		notes = append(notes, kafka.Header{Key: alerting.HeaderTrimmedKey, Value: []byte(strconv.Itoa(len(m.Key)))})
 	}
 	return kafka.Message{Topic: m.Topic, Headers: append(own, notes...)}, true
 }

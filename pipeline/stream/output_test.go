@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/riskd/riskd/alerting"
 )
 
 func header(m *kafka.Message, key string) (string, bool) {
@@ -56,19 +58,19 @@ func TestDeadLetterFits(t *testing.T) {
 			if n := messageSize(&dl); n > limit {
 				t.Fatalf("dead letter is %d bytes, over %d", n, limit)
 			}
-			for key, want := range map[string]string{HeaderReason: ReasonOutputTooLarge, HeaderTopic: "auth", HeaderPartition: "3", HeaderOffset: "42"} {
+			for key, want := range map[string]string{alerting.HeaderReason: ReasonOutputTooLarge, alerting.HeaderTopic: "auth", alerting.HeaderPartition: "3", alerting.HeaderOffset: "42"} {
 				if got, _ := header(&dl, key); got != want {
 					t.Errorf("header %s = %q, want %q", key, got, want)
 				}
 			}
-			trimmed, ok := header(&dl, HeaderTrimmed)
+			trimmed, ok := header(&dl, alerting.HeaderTrimmed)
 			if ok != tt.wantTrimmed || (ok && trimmed != strconv.Itoa(tt.value)) {
-				t.Errorf("%s = %q (%v), want the value's length %d: %v", HeaderTrimmed, trimmed, ok, tt.value, tt.wantTrimmed)
+				t.Errorf("%s = %q (%v), want the value's length %d: %v", alerting.HeaderTrimmed, trimmed, ok, tt.value, tt.wantTrimmed)
 			}
-			if _, ok := header(&dl, HeaderTrimmedHeaders); ok != tt.wantHeadersCut {
+			if _, ok := header(&dl, alerting.HeaderTrimmedHeaders); ok != tt.wantHeadersCut {
 				t.Errorf("headers left out: %v, want %v", ok, tt.wantHeadersCut)
 			}
-			if _, ok := header(&dl, HeaderTrimmedKey); ok != tt.wantKeyCut {
+			if _, ok := header(&dl, alerting.HeaderTrimmedKey); ok != tt.wantKeyCut {
 				t.Errorf("key cut: %v, want %v", ok, tt.wantKeyCut)
 			}
 			switch {
@@ -92,7 +94,7 @@ func TestShrinkDeadLetter(t *testing.T) {
 	if !ok || len(small.Value) != 0 || len(small.Key) != 0 {
 		t.Fatalf("shrunk to %d bytes of value, key %q (%v)", len(small.Value), small.Key, ok)
 	}
-	for key, want := range map[string]string{HeaderReason: "bad_value", HeaderTrimmed: "5000", HeaderTrimmedHeaders: "1", HeaderTrimmedKey: "4", HeaderOffset: "0"} {
+	for key, want := range map[string]string{alerting.HeaderReason: "bad_value", alerting.HeaderTrimmed: "5000", alerting.HeaderTrimmedHeaders: "1", alerting.HeaderTrimmedKey: "4", alerting.HeaderOffset: "0"} {
 		if got, _ := header(&small, key); got != want {
 			t.Errorf("header %s = %q, want %q", key, got, want)
 		}

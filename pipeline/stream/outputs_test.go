@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/internal/streamtest"
 	"github.com/riskd/riskd/internal/testenv"
@@ -202,18 +203,18 @@ func checkDeadLetters(t *testing.T, dlq []*kgo.Record, cases []poisonCase, sourc
 			size += len(k) + len(v)
 		}
 		switch {
-		case h[stream.HeaderReason] != pc.reason:
-			t.Errorf("%s: reason %q, want %q (%s)", pc.name, h[stream.HeaderReason], pc.reason, h[stream.HeaderError])
-		case h[stream.HeaderTopic] != source || h[stream.HeaderOffset] == "" || h[stream.HeaderError] == "":
+		case h[alerting.HeaderReason] != pc.reason:
+			t.Errorf("%s: reason %q, want %q (%s)", pc.name, h[alerting.HeaderReason], pc.reason, h[alerting.HeaderError])
+		case h[alerting.HeaderTopic] != source || h[alerting.HeaderOffset] == "" || h[alerting.HeaderError] == "":
 			t.Errorf("%s: headers %v lack the source or the error", pc.name, h)
 		case size > limit:
 			t.Errorf("%s: dead letter of %d bytes, over %d", pc.name, size, limit)
-		case pc.whole && (string(r.Value) != string(pc.value) || h[stream.HeaderTrimmed] != ""):
+		case pc.whole && (string(r.Value) != string(pc.value) || h[alerting.HeaderTrimmed] != ""):
 			t.Errorf("%s: the dead letter does not carry the input whole (%d of %d bytes)", pc.name, len(r.Value), len(pc.value))
-		case !pc.whole && (h[stream.HeaderTrimmed] != strconv.Itoa(len(pc.value)) || !strings.HasPrefix(string(pc.value), string(r.Value))):
-			t.Errorf("%s: %s = %q, want the input's %d bytes, and a prefix of it", pc.name, stream.HeaderTrimmed, h[stream.HeaderTrimmed], len(pc.value))
+		case !pc.whole && (h[alerting.HeaderTrimmed] != strconv.Itoa(len(pc.value)) || !strings.HasPrefix(string(pc.value), string(r.Value))):
+			t.Errorf("%s: %s = %q, want the input's %d bytes, and a prefix of it", pc.name, alerting.HeaderTrimmed, h[alerting.HeaderTrimmed], len(pc.value))
 		}
-		t.Logf("%s: %s: %s (%d bytes)", pc.name, h[stream.HeaderReason], h[stream.HeaderError], size)
+		t.Logf("%s: %s: %s (%d bytes)", pc.name, h[alerting.HeaderReason], h[alerting.HeaderError], size)
 	}
 }
 
@@ -333,8 +334,8 @@ func TestStreamBrokerRefusesSize(t *testing.T) {
 			stop := streamtest.Run(s)
 			_, dlq := readPoisoned(t, b, tp, decided, len(cases))
 			checkDeadLetters(t, dlq, cases, tp.Auth, stream.DefaultMaxMessageBytes)
-			if len(dlq) > 0 && !strings.Contains(recordHeaders(dlq[0])[stream.HeaderError], "refused by the broker") {
-				t.Errorf("riskd-error %q does not say the broker refused it", recordHeaders(dlq[0])[stream.HeaderError])
+			if len(dlq) > 0 && !strings.Contains(recordHeaders(dlq[0])[alerting.HeaderError], "refused by the broker") {
+				t.Errorf("riskd-error %q does not say the broker refused it", recordHeaders(dlq[0])[alerting.HeaderError])
 			}
 			waitCommitted(t, b, group, 30*time.Second, tp.Auth, tp.Txn)
 			if d := metricValue(streamtest.Metrics.WriteErrors.WithLabelValues("permanent")) - permanent; d < 1 {

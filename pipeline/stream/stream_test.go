@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/internal/streamtest"
 	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/pipeline/stream"
@@ -89,10 +90,10 @@ func TestStreamMatchesReplay(t *testing.T) {
 				for _, kv := range r.Headers {
 					h[kv.Key] = string(kv.Value)
 				}
-				if h[stream.HeaderTopic] != tp.Auth || h[stream.HeaderOffset] == "" || h[stream.HeaderError] == "" {
+				if h[alerting.HeaderTopic] != tp.Auth || h[alerting.HeaderOffset] == "" || h[alerting.HeaderError] == "" {
 					t.Errorf("dead letter headers %v lack the source or the error", h)
 				}
-				reasons[string(r.Value)] = h[stream.HeaderReason]
+				reasons[string(r.Value)] = h[alerting.HeaderReason]
 			}
 			if reasons[bad[0]] != "invalid_json" || reasons[bad[1]] != "unknown_type" {
 				t.Errorf("dead letters (original bytes → reason) = %v", reasons)

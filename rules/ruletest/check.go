@@ -54,7 +54,7 @@ type CheckReport struct {
 	Events    int            // sample events decided
 	Rejected  int            // sample lines the decoder or the engine refused
 	Rejection string         // the first refusal, as "source:line: reason"
-	Failures  []Failure  // rules that failed, in the set's order
+	Failures  []Failure      // rules that failed, in the set's order
 	Fired     map[string]int // events each rule fired on, by rule id
 }
 

@@ -5,28 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/internal/retry"
 	"github.com/riskd/riskd/pipeline/record"
-)
-
-// Dead-letter headers. They are the keys of the stream's dead letters
-// (pipeline/stream's HeaderReason, HeaderError, HeaderTopic,
-// HeaderPartition, HeaderOffset and HeaderTrimmed), so that one reader of
-// the dead-letter topic understands both; the sink does not import the
-// stream for five strings.
-const (
-	headerReason    = "riskd-reason"
-	headerError     = "riskd-error"
-	headerTopic     = "riskd-topic"
-	headerPartition = "riskd-partition"
-	headerOffset    = "riskd-offset"
-	headerTrimmed   = "riskd-trimmed"
 )
 
 // Reasons a message cannot be made into a row: the riskd-reason header of
@@ -34,15 +20,11 @@ const (
 // they keep bounded.
 const (
 	// ReasonUnknownVersion: a record in a format version this binary
-	// cannot read (a newer member wrote it during an upgrade); it is the
-	// stream's reason for the same case.
-	ReasonUnknownVersion = "unknown_record_version"
+	// cannot read (a newer member wrote it during an upgrade).
+	ReasonUnknownVersion = alerting.ReasonUnknownVersion
 	// ReasonInvalidRecord: any other message the table cannot read.
 	ReasonInvalidRecord = "invalid_record"
 )
-
-// maxErrorBytes bounds the riskd-error header, as the stream does.
-const maxErrorBytes = 1024
 
 // rejectReason returns the reason for a message whose row could not be
 // made because of err.
@@ -53,29 +35,10 @@ func rejectReason(err error) string {
 	return ReasonInvalidRecord
 }
 
-// deadLetter returns the dead letter of m for topic: m's key, value and
-// headers, byte for byte, then the riskd-* headers saying why (reason,
-// err) and where it came from.
+// deadLetter returns the dead letter of m for topic (see
+// alerting.DeadLetter), the problem being err.
 func deadLetter(topic string, m *kafka.Message, reason string, err error) kafka.Message {
-	problem := err.Error()
-	if len(problem) > maxErrorBytes {
-		problem = strings.ToValidUTF8(problem[:maxErrorBytes], "") + "..."
-	}
-	n := len(m.Headers)
-	return kafka.Message{
-		Topic: topic,
-		Key:   m.Key,
-		Value: m.Value,
-		// A full slice expression, so that the riskd-* headers never
-		// land in the array of the fetched message's headers.
-		Headers: append(m.Headers[:n:n],
-			kafka.Header{Key: headerReason, Value: []byte(reason)},
-			kafka.Header{Key: headerError, Value: []byte(problem)},
-			kafka.Header{Key: headerTopic, Value: []byte(m.Topic)},
-			kafka.Header{Key: headerPartition, Value: []byte(strconv.Itoa(m.Partition))},
-			kafka.Header{Key: headerOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-		),
-	}
+	return alerting.DeadLetter(topic, m, reason, err.Error())
 }
 
 // newDeadLetterWriter returns the writer of the dead letters: synchronous,
@@ -163,7 +126,7 @@ func withoutValues(msgs []kafka.Message) []kafka.Message {
 	for i, m := range msgs {
 		if len(m.Value) > 0 {
 			n := len(m.Headers)
-			m.Headers = append(m.Headers[:n:n], kafka.Header{Key: headerTrimmed, Value: []byte(strconv.Itoa(len(m.Value)))})
+			m.Headers = append(m.Headers[:n:n], kafka.Header{Key: alerting.HeaderTrimmed, Value: []byte(strconv.Itoa(len(m.Value)))})
 			m.Value = nil
 		}
 		out[i] = m

@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/pipeline/record"
 	"github.com/riskd/riskd/storage"
 )
@@ -78,10 +79,10 @@ func TestDeadLetter(t *testing.T) {
 		t.Errorf("the fetched message's header array was written: %v", spare)
 	}
 
-	long := strings.Repeat("é", maxErrorBytes) // 2 bytes each: the cut falls inside one
+	long := strings.Repeat("é", alerting.MaxErrorBytes) // 2 bytes each: the cut falls inside one
 	d = deadLetter("dlq", &m, ReasonInvalidRecord, errors.New(long))
-	problem := header(d.Headers, headerError)
-	if len(problem) > maxErrorBytes+3 || !utf8.ValidString(problem) || !strings.HasSuffix(problem, "...") {
+	problem := header(d.Headers, alerting.HeaderError)
+	if len(problem) > alerting.MaxErrorBytes+3 || !utf8.ValidString(problem) || !strings.HasSuffix(problem, "...") {
 		t.Errorf("long error kept as %d bytes (valid UTF-8: %v)", len(problem), utf8.ValidString(problem))
 	}
 }
@@ -99,7 +100,7 @@ func TestUnwritten(t *testing.T) {
 	if len(left) != 2 || string(left[0].Key) != "b" || string(left[1].Key) != "c" {
 		t.Fatalf("left %v, want b and c", left)
 	}
-	if left[0].Value != nil || header(left[0].Headers, headerTrimmed) != strconv.Itoa(len("too large")) {
+	if left[0].Value != nil || header(left[0].Headers, alerting.HeaderTrimmed) != strconv.Itoa(len("too large")) {
 		t.Errorf("too large: value %q, headers %v", left[0].Value, left[0].Headers)
 	}
 	if string(left[1].Value) != "failed" || len(left[1].Headers) != 0 {
@@ -118,8 +119,8 @@ func TestUnwritten(t *testing.T) {
 		t.Fatalf("after kafka-go's own size check: %v", left)
 	}
 	for _, m := range left {
-		if m.Value != nil || header(m.Headers, headerTrimmed) == "" {
-			t.Errorf("after kafka-go's own size check, %s kept its value or lacks %s", m.Key, headerTrimmed)
+		if m.Value != nil || header(m.Headers, alerting.HeaderTrimmed) == "" {
+			t.Errorf("after kafka-go's own size check, %s kept its value or lacks %s", m.Key, alerting.HeaderTrimmed)
 		}
 	}
 	// A message without a value has nothing left to cut.
