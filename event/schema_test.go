@@ -1,4 +1,4 @@
-package event
+package event_test
 
 import (
 	"bytes"
@@ -10,35 +10,12 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/testenv"
 )
 
-const schemaPath = "../testdata/schema/event.v1.schema.json"
-
-// loadSchema compiles the shipped schema with format assertions on: in
-// draft 2020-12, "format" is only an annotation unless asserted, and the
-// schema relies on date-time, ipv4 and ipv6 being checked.
-func loadSchema(t testing.TB) *jsonschema.Schema {
-	t.Helper()
-	f, err := os.Open(schemaPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("event.v1.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("event.v1.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sch
-}
+var schemaPath = testenv.Path("testdata/schema/event.v1.schema.json")
 
 // schemaVerdict reports whether the schema side accepts line, and why not. The
 // validator's own JSON parser (encoding/json) replaces invalid UTF-8 and
@@ -51,14 +28,8 @@ func schemaVerdict(sch *jsonschema.Schema, line []byte) (bool, string) {
 	if !jsontext.Value(line).IsValid() {
 		return false, "not I-JSON"
 	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(line))
-	if err != nil {
-		return false, "schema validator cannot parse it: " + err.Error()
-	}
-	if err := sch.Validate(inst); err != nil {
-		return false, strings.ReplaceAll(err.Error(), "\n", "; ")
-	}
-	return true, ""
+	why := testenv.Validate(sch, line)
+	return why == "", why
 }
 
 // sampleLine is one input line and where it comes from.
@@ -71,7 +42,7 @@ type sampleLine struct {
 // runner reads them: blank lines (only white space) are skipped.
 func goldenLines(t *testing.T) []sampleLine {
 	t.Helper()
-	files, err := filepath.Glob("../testdata/golden/*/events.jsonl")
+	files, err := filepath.Glob(testenv.Path("testdata/golden/*/events.jsonl"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden events: %v", err)
 	}
@@ -95,17 +66,17 @@ func goldenLines(t *testing.T) []sampleLine {
 // TestDecoderMatchesSchema runs every golden line, the hostile-fields case
 // among them, through Decode and through the JSON Schema, and requires the
 // same verdict: the schema describes exactly what the decoder accepts.
-// Lines over MaxEventBytes are the one exception, a transport limit the
+// Lines over event.MaxEventBytes are the one exception, a transport limit the
 // schema does not state; TestDecodeMessageLimit covers it.
 func TestDecoderMatchesSchema(t *testing.T) {
-	sch := loadSchema(t)
+	sch := testenv.Schema(t, "event.v1.schema.json")
 	lines := goldenLines(t)
 	var accepted, rejected int
 	for _, l := range lines {
-		_, err := Decode(l.data)
-		if len(l.data) > MaxEventBytes {
-			if ReasonOf(err) != ReasonTooLarge {
-				t.Errorf("%s: %d bytes, decoder says %v, want %s", l.where, len(l.data), err, ReasonTooLarge)
+		_, err := event.Decode(l.data)
+		if len(l.data) > event.MaxEventBytes {
+			if event.ReasonOf(err) != event.ReasonTooLarge {
+				t.Errorf("%s: %d bytes, decoder says %v, want %s", l.where, len(l.data), err, event.ReasonTooLarge)
 			}
 			continue
 		}
@@ -166,21 +137,21 @@ func TestSchemaDoesNotLimitBoundedFields(t *testing.T) {
 
 // FuzzDecodeMatchesSchema is TestDecoderMatchesSchema on any input: the
 // decoder and the schema must give the same verdict on every message
-// within MaxEventBytes.
+// within event.MaxEventBytes.
 func FuzzDecodeMatchesSchema(f *testing.F) {
-	data, err := os.ReadFile("../testdata/golden/hostile-fields/events.jsonl")
+	data, err := os.ReadFile(testenv.Path("testdata/golden/hostile-fields/events.jsonl"))
 	if err != nil {
 		f.Fatal(err)
 	}
 	for _, line := range bytes.Split(data, []byte("\n")) {
 		f.Add(line)
 	}
-	sch := loadSchema(f)
+	sch := testenv.Schema(f, "event.v1.schema.json")
 	f.Fuzz(func(t *testing.T, line []byte) {
-		if len(line) > MaxEventBytes {
+		if len(line) > event.MaxEventBytes {
 			return
 		}
-		_, err := Decode(line)
+		_, err := event.Decode(line)
 		ok, why := schemaVerdict(sch, line)
 		if err == nil && !ok {
 			t.Fatalf("decoder accepts, schema rejects: %s", why)
