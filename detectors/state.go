@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 )
@@ -131,12 +132,16 @@ func encodeVersioned(version byte, v any) ([]byte, error) {
 	return append([]byte{version}, body...), nil
 }
 
+// ErrStateVersion is wrapped by the error of a state encoded in a version
+// this build cannot read.
+var ErrStateVersion = errors.New("unknown state encoding version")
+
 func decodeVersioned(version byte, b []byte, v any) error {
 	if len(b) == 0 {
 		return fmt.Errorf("detectors: empty state")
 	}
 	if b[0] != version {
-		return fmt.Errorf("detectors: state version %d, this build reads %d", b[0], version)
+		return fmt.Errorf("detectors: state version %d, this build reads %d: %w", b[0], version, ErrStateVersion)
 	}
 	return json.Unmarshal(b[1:], v)
 }

@@ -5,12 +5,18 @@ import (
 )
 
 // Store keeps per-key state with a cap on keys (least recently used evicted
-// first) and an idle TTL in event time. It is owned by one goroutine and not
-// safe for concurrent use.
+// first) and an idle TTL in event time. It also remembers which keys
+// changed since the last Changes (touched, evicted or expired), so that a
+// changelog can carry them. It is owned by one goroutine and not safe for
+// concurrent use.
 type Store[V any] struct {
 	lru      *simplelru.LRU[string, *V]
 	ttl      int64
 	lastSeen func(*V) int64
+	// changed holds the keys changed since the last Changes; it is nil
+	// until Track, so replay keeps no such set. Its size is bounded by the
+	// keys of one batch of events.
+	changed map[string]struct{}
 
 	Evictions   uint64 // keys dropped because the store was full
 	Expirations uint64 // keys dropped because they were idle longer than the TTL
@@ -19,15 +25,31 @@ type Store[V any] struct {
 // NewStore returns a store of at most max keys that forgets a key idle for
 // ttl milliseconds of event time; lastSeen reports a value's newest event.
 func NewStore[V any](max int, ttl int64, lastSeen func(*V) int64) *Store[V] {
-	l, _ := simplelru.NewLRU[string, *V](max, nil)
-	return &Store[V]{lru: l, ttl: ttl, lastSeen: lastSeen}
+	s := &Store[V]{ttl: ttl, lastSeen: lastSeen}
+	s.lru, _ = simplelru.NewLRU[string, *V](max, func(key string, _ *V) { s.mark(key) })
+	return s
+}
+
+// Track starts remembering changed keys for Changes.
+func (s *Store[V]) Track() {
+	if s.changed == nil {
+		s.changed = map[string]struct{}{}
+	}
+}
+
+func (s *Store[V]) mark(key string) {
+	if s.changed != nil {
+		s.changed[key] = struct{}{}
+	}
 }
 
 // Get returns the state of key, creating it when absent, and marks it most
-// recently used. now is the stream clock, used to expire at most a couple of
-// idle keys per call so that expiry costs O(1) amortised.
+// recently used (and changed: the caller is about to update it). now is the
+// stream clock, used to expire at most a couple of idle keys per call so
+// that expiry costs O(1) amortised.
 func (s *Store[V]) Get(key string, now int64) (v *V, created bool) {
 	s.expire(now)
+	s.mark(key)
 	if v, ok := s.lru.Get(key); ok {
 		return v, false
 	}
@@ -36,6 +58,29 @@ func (s *Store[V]) Get(key string, now int64) (v *V, created bool) {
 		s.Evictions++
 	}
 	return v, true
+}
+
+// Put sets the state of key, as a restore does: it is not a change.
+func (s *Store[V]) Put(key string, v *V) {
+	s.lru.Add(key, v)
+	delete(s.changed, key)
+}
+
+// Delete drops key, as a restored tombstone does: it is not a change.
+func (s *Store[V]) Delete(key string) {
+	s.lru.Remove(key)
+	delete(s.changed, key)
+}
+
+// Changes calls f for every key changed since the last call, with its
+// state, or nil when the key was evicted or expired (a tombstone), and
+// forgets them.
+func (s *Store[V]) Changes(f func(key string, v *V)) {
+	for key := range s.changed {
+		v, _ := s.lru.Peek(key)
+		f(key, v)
+	}
+	clear(s.changed)
 }
 
 // Peek returns the state of key without creating it or touching recency.

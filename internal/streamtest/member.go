@@ -95,6 +95,8 @@ func NewMemberWith(t *testing.T, b Broker, tp Topics, group string, emitAll bool
 		DecisionsTopic: tp.Decisions,
 		DLQTopic:       tp.DLQ,
 		IPTopic:        tp.IP,
+		UserStateTopic: group + "-user-state",
+		IPStateTopic:   group + "-ip-state",
 		Rules:          set,
 		GeoIP:          db,
 		Writer:         w,

@@ -29,6 +29,13 @@ type Config struct {
 	// (record.Feature, keyed by user_id) for the ClickHouse sink.
 	// Member creates it when missing, like IPTopic.
 	FeaturesTopic string
+	// UserStateTopic and IPStateTopic, when set, are the compacted
+	// changelog topics of the two stages' detector state (see
+	// changelog.go): partition p's state is restored from them before its
+	// first event, so that it survives restarts and moves. The Member
+	// creates them when missing, compacted, with the partition counts of
+	// the input and repartition topics.
+	UserStateTopic, IPStateTopic string
 
 	Rules        *rules.Set
 	GeoIP        *geoip.DB // nil: events are not located

@@ -86,7 +86,7 @@ func (s *Member) ended(g *generation, commitErr error) {
 			// come back and must not be taken for duplicates, so the state
 			// is rebuilt from them.
 			r.Abandoned = append(r.Abandoned, fmt.Sprintf("%s/%d", w.stageID, w.partition))
-			delete(s.engines(w.stage), w.partition)
+			delete(s.states(w.stage), w.partition)
 		}
 	}
 	slices.Sort(r.Abandoned)

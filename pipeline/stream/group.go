@@ -6,8 +6,6 @@ import (
 	"sync"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/riskd/riskd/pipeline"
 )
 
 // copartition is the group's balancer: it deals out partition numbers, not
@@ -54,11 +52,12 @@ func (copartition) AssignGroups(members []kafka.GroupMember, partitions []kafka.
 	return out
 }
 
-// retain drops the engines of partitions no longer assigned.
-func retain(engines map[int]*pipeline.Engine, assigned map[int][]*source) {
-	for p := range engines {
+// retain drops the state of partitions no longer assigned: the next owner
+// restores it from the changelog.
+func retain(states map[int]*partState, assigned map[int][]*source) {
+	for p := range states {
 		if _, ok := assigned[p]; !ok {
-			delete(engines, p)
+			delete(states, p)
 		}
 	}
 }

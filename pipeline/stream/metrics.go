@@ -40,6 +40,11 @@ type Metrics struct {
 	HoldTimeouts  prometheus.Counter       //
 	HoldOverflows prometheus.Counter       //
 	RuleErrors    *prometheus.CounterVec   // rule
+	// The changelog restore, by stage: keys restored, keys left out for an
+	// encoding this binary cannot read, seconds per partition restored.
+	RestoredKeys    *prometheus.CounterVec
+	UnreadableState *prometheus.CounterVec
+	RestoreSeconds  *prometheus.HistogramVec
 }
 
 // latencyBuckets go from a millisecond to a day: the event-time latency of
@@ -116,12 +121,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"stage"}),
 	}
 	m.addOutputs()
+	m.addRestore()
 	if reg != nil {
 		reg.MustRegister(m.Events, m.Rejected, m.Duplicates, m.Signals, m.RuleHits, m.Decisions,
 			m.EventLatency, m.IngestLatency, m.Lag, m.StateKeys, m.Evictions, m.Expirations,
 			m.Batches, m.WriteErrors, m.Commits, m.CommitErrors, m.Generations, m.Partitions,
 			m.Ready, m.RulesInfo, m.Outputs, m.BatchSize, m.Processing, m.HoldTimeouts,
-			m.Stalled, m.HoldOverflows, m.RuleErrors)
+			m.Stalled, m.HoldOverflows, m.RuleErrors, m.RestoredKeys, m.UnreadableState, m.RestoreSeconds)
 	}
 	return m
 }
@@ -196,4 +202,18 @@ func (m *Metrics) observeState(stage string, partition int, now, prev pipeline.S
 	m.StateKeys.WithLabelValues(stage, p).Set(float64(now.Users))
 	m.Evictions.WithLabelValues(stage).Add(float64(now.UserEvictions - prev.UserEvictions))
 	m.Expirations.WithLabelValues(stage).Add(float64(now.UserExpirations - prev.UserExpirations))
+}
+
+// addRestore creates the collectors of the state restore.
+func (m *Metrics) addRestore() {
+	m.RestoredKeys = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskd_state_restored_keys_total", Help: "State keys restored from the changelog topics, by stage.",
+	}, []string{"stage"})
+	m.UnreadableState = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskd_state_unreadable_total", Help: "Changelog entries in a state encoding this binary cannot read (or corrupt), left out of the restore: those keys start empty.",
+	}, []string{"stage"})
+	m.RestoreSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "riskd_state_restore_seconds", Help: "Time to restore one partition's state from its changelog, by stage.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
+	}, []string{"stage"})
 }

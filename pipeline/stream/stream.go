@@ -41,7 +41,7 @@ type Member struct {
 	// users and ips hold each partition's engine across generations, so
 	// that a rebalance that leaves a partition here keeps its state. Only
 	// the goroutine of Run touches the maps, between generations.
-	users, ips map[int]*pipeline.Engine
+	users, ips map[int]*partState
 	// inputs is the input topics' partition count, ipPartitions the
 	// repartition topic's, from prepareTopics and then each generation.
 	inputs, ipPartitions int
@@ -72,7 +72,7 @@ func New(c Config) (*Member, error) {
 	if batch := c.Writer.BatchBytes; (batch == 0 && c.MaxMessageBytes > kafkaGoBatchBytes) || (batch > 0 && batch < int64(c.MaxMessageBytes)) {
 		c.Writer.BatchBytes = int64(c.MaxMessageBytes)
 	}
-	s := &Member{cfg: c, users: map[int]*pipeline.Engine{}, ips: map[int]*pipeline.Engine{}}
+	s := &Member{cfg: c, users: map[int]*partState{}, ips: map[int]*partState{}}
 	s.isolated = isolatedWriter(c.Writer)
 	s.ruleErrs = newRuleErrors(c.Metrics, c.Log)
 	return s, nil
@@ -200,13 +200,16 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 
 	g := &generation{gen: gen, acks: &acks{}, progress: newProgress(gen.Assignments)}
 	launch := func(stage rules.Stage, p int, srcs []*source) {
-		engines := s.engines(stage)
-		eng := engines[p]
-		if eng == nil {
-			eng = pipeline.NewEngine(c.Rules, pipeline.WithGeoCache(c.GeoIP, c.GeoCacheSize), pipeline.WithEmitAll(c.EmitAll), pipeline.WithRuleErrors(s.ruleErrs.report))
-			engines[p] = eng
+		states := s.states(stage)
+		ps := states[p]
+		if ps == nil {
+			ps = &partState{engine: pipeline.NewEngine(c.Rules, pipeline.WithGeoCache(c.GeoIP, c.GeoCacheSize), pipeline.WithEmitAll(c.EmitAll), pipeline.WithRuleErrors(s.ruleErrs.report))}
+			if c.changelog(stage) != "" {
+				ps.engine.TrackChanges(stage)
+			}
+			states[p] = ps
 		}
-		w := &worker{cfg: c, stage: stage, stageID: stageName(stage), partition: p, engine: eng, sources: srcs, acks: g.acks, progress: g.progress,
+		w := &worker{cfg: c, stage: stage, stageID: stageName(stage), partition: p, engine: ps.engine, state: ps, sources: srcs, acks: g.acks, progress: g.progress,
 			isolated: s.isolated, inputs: s.inputs, ipPartitions: s.ipPartitions}
 		g.wg.Add(1)
 		g.workers = append(g.workers, w)
@@ -257,7 +260,7 @@ func (s *Member) refreshPartitions() {
 	}
 }
 
-func (s *Member) engines(stage rules.Stage) map[int]*pipeline.Engine {
+func (s *Member) states(stage rules.Stage) map[int]*partState {
 	if stage == rules.IPStage {
 		return s.ips
 	}

@@ -163,6 +163,21 @@ func TestStreamStopLosesNothing(t *testing.T) {
 			if e := len(events(got)); e != sum.Accepted {
 				t.Errorf("%d of %d events have no decision: lost across the stop", sum.Accepted-e, sum.Accepted)
 			}
+			// The state came back from the changelog: the second member
+			// decides as if nothing had happened.
+			wantByID := map[string]rules.Decision{}
+			for _, d := range want {
+				wantByID[d.DecisionID] = d
+			}
+			differ := 0
+			for id, d := range byID {
+				if w, ok := wantByID[id]; !ok || w.Action != d.Action {
+					differ++
+				}
+			}
+			if differ > 0 || len(byID) != len(want) {
+				t.Errorf("%d of %d decisions differ from replay's (replay has %d)", differ, len(byID), len(want))
+			}
 		})
 	}
 }

@@ -20,8 +20,10 @@ func (s *Member) prepareTopics(ctx context.Context) error {
 	c := &s.cfg
 	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
 	all := append(append([]string(nil), c.Topics...), c.DecisionsTopic, c.DLQTopic, c.IPTopic)
-	if c.FeaturesTopic != "" {
-		all = append(all, c.FeaturesTopic)
+	for _, t := range []string{c.FeaturesTopic, c.UserStateTopic, c.IPStateTopic} {
+		if t != "" {
+			all = append(all, t)
+		}
 	}
 	meta, err := kafkameta.Partitions(ctx, client, all)
 	// A topic created a moment ago may not be in every broker's metadata
@@ -80,6 +82,17 @@ func (s *Member) prepareTopics(ctx context.Context) error {
 	}
 	if _, ok := meta[c.FeaturesTopic]; !ok && c.FeaturesTopic != "" {
 		newTopic(c.FeaturesTopic, partitions)
+	}
+	// The changelogs are partitioned like the stage's input and compacted:
+	// only each key's latest state is kept.
+	for _, t := range []struct {
+		name       string
+		partitions int
+	}{{c.UserStateTopic, partitions}, {c.IPStateTopic, s.ipPartitions}} {
+		if _, ok := meta[t.name]; !ok && t.name != "" {
+			newTopic(t.name, t.partitions)
+			create[len(create)-1].ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+		}
 	}
 	if len(create) == 0 {
 		return nil

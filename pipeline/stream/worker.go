@@ -53,6 +53,7 @@ type worker struct {
 	stage     rules.Stage
 	partition int
 	engine    *pipeline.Engine
+	state     *partState // the engine and its applied offsets
 	sources   []*source
 	acks      *acks
 	progress  *progress     // high watermarks and committed offsets, for the lag
@@ -97,9 +98,12 @@ type batch struct {
 	msgs []kafka.Message
 	// from is, per message, the index in inputs of the input it was made
 	// from (for its dead letter should it be refused); -1 for heartbeats.
-	from     []int32
-	inputs   []kafka.Message
-	next     []int64 // per source, the offset after the last event; -1 if none
+	from   []int32
+	inputs []kafka.Message
+	next   []int64 // per source, the offset after the last event; -1 if none
+	// state is the changelog messages of the batch's state changes and
+	// applied offsets, written after msgs are acknowledged.
+	state    []kafka.Message
 	times    []int64 // per event: event time, then message time, in Unix ms
 	events   int
 	advanced bool // an input was consumed that produced no event (a heartbeat)
@@ -145,6 +149,9 @@ func (w *worker) run(ctx context.Context) {
 	w.wake = make(chan struct{}, 1)
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
+	if !w.prepareState(ctx) {
+		return
+	}
 	for _, src := range w.sources {
 		src.ch = make(chan item, 256)
 		src.first = -1

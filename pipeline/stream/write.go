@@ -35,6 +35,7 @@ func (w *worker) flush(batches chan<- *batch, stop <-chan struct{}) bool {
 	for _, s := range w.sources {
 		w.progress.fetched(w.cfg.Metrics, s.topic, s.partition, s.hwm, s.first)
 	}
+	w.stateChanges(b)
 	st := w.engine.Stats()
 	w.cfg.Metrics.observeState(w.stageID, w.partition, st, w.prev)
 	w.prev = st
@@ -75,7 +76,7 @@ func (w *worker) write(ctx context.Context, batches <-chan *batch) bool {
 			}
 		}
 		w.writingSince.Store(time.Now().UnixNano())
-		ok := w.writeGroup(ctx, group)
+		ok := w.writeGroup(ctx, group) && w.writeState(ctx, group)
 		w.written(ok)
 		if !ok {
 			return false
@@ -330,6 +331,7 @@ func (w *worker) acked(group []*batch) {
 		if len(g.msgs) > 0 {
 			c.Metrics.Batches.Inc()
 		}
+		w.applyAcked(g)
 		for i, next := range g.next {
 			if next >= 0 {
 				w.acks.set(w.sources[i].topic, w.sources[i].partition, next)
