@@ -28,6 +28,9 @@ type demoFlags struct {
 	verbose                             bool
 }
 
+// parseDemoFlags parses the command line of `riskd demo`; every default
+// points into testdata/, so that the demo runs from a checkout with no
+// flags at all.
 func parseDemoFlags(args []string, stderr io.Writer) (*demoFlags, error) {
 	f := &demoFlags{}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -60,6 +63,9 @@ type demo struct {
 	closers []func()
 }
 
+// close releases what the demo set up, last first, as deferred calls
+// would: nothing closes while something set up after it may still use
+// it (the sink stops before its connection, the writer before the broker).
 func (d *demo) close() {
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		d.closers[i]()
@@ -144,6 +150,7 @@ func (d *demo) setup() error {
 		Brokers: brokers, Group: "riskd-demo",
 		Topics:         []string{"auth-events", "txn-events"},
 		DecisionsTopic: "risk-decisions", DLQTopic: "risk-events-dlq", IPTopic: "riskd-riskd-demo-ip-repartition",
+		UserStateTopic: "riskd-riskd-demo-user-state", IPStateTopic: "riskd-riskd-demo-ip-state",
 		Rules: set, GeoIP: db, Metrics: stream.NewMetrics(d.reg), Log: d.log,
 		CreateTopics: true, Partitions: d.f.partitions,
 		Writer: alerting.NewWriter(brokers),

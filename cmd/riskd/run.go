@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -34,6 +35,9 @@ type runFlags struct {
 	decisionsTopic string
 	dlqTopic       string
 	ipTopic        string
+	userState      string
+	ipState        string
+	memoryState    bool
 	geoCity        string
 	geoASN         string
 	rulesDir       string
@@ -57,6 +61,9 @@ type runFlags struct {
 	noSink         bool
 }
 
+// newRunFlags declares the flags of `riskd run` with their defaults. `riskd
+// sink` shares them (name is the flag set's), so that one config file and
+// one set of RISKD_* variables serve both commands.
 func newRunFlags(name string, stderr io.Writer) *runFlags {
 	f := &runFlags{
 		fs:          flag.NewFlagSet(name, flag.ContinueOnError),
@@ -75,6 +82,9 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.StringVar(&f.decisionsTopic, "decisions-topic", "risk-decisions", "topic for decisions, keyed by subject id")
 	fs.StringVar(&f.dlqTopic, "dlq-topic", "risk-events-dlq", "dead-letter topic for rejected events (original bytes, reason in headers)")
 	fs.StringVar(&f.ipTopic, "ip-topic", "", "internal repartition topic, keyed by address (default riskd-GROUP-ip-repartition); created when missing")
+	fs.StringVar(&f.userState, "user-state-topic", "", "compacted changelog of the user stage's detector state (default riskd-GROUP-user-state); created when missing")
+	fs.StringVar(&f.ipState, "ip-state-topic", "", "compacted changelog of the address stage's detector state (default riskd-GROUP-ip-state); created when missing")
+	fs.BoolVar(&f.memoryState, "memory-state", false, "keep detector state in memory only: a restarted member, or a partition that moves, starts empty")
 	fs.StringVar(&f.geoCity, "geoip-city", "", "MaxMind DB of the GeoIP2/GeoLite2 City schema (reloaded when the file is replaced)")
 	fs.StringVar(&f.geoASN, "geoip-asn", "", "MaxMind DB of the GeoLite2 ASN schema")
 	fs.StringVar(&f.rulesDir, "rules", "", "folder of rule files (default: the rule pack shipped in rules/)")
@@ -100,6 +110,8 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	return f
 }
 
+// logger logs at --log-level in --log-format; auto is console lines for a
+// person at a terminal and JSON for a log collector otherwise.
 func (f *runFlags) logger(stderr io.Writer) zerolog.Logger {
 	var log zerolog.Logger
 	switch {
@@ -122,9 +134,11 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (stream.Config, error) {
 	if err != nil {
 		return stream.Config{}, err
 	}
-	ipTopic := f.ipTopic
-	if ipTopic == "" {
-		ipTopic = "riskd-" + f.group + "-ip-repartition"
+	ipTopic := cmp.Or(f.ipTopic, "riskd-"+f.group+"-ip-repartition")
+	userState := cmp.Or(f.userState, "riskd-"+f.group+"-user-state")
+	ipState := cmp.Or(f.ipState, "riskd-"+f.group+"-ip-state")
+	if f.memoryState {
+		userState, ipState = "", ""
 	}
 	if f.mergeGrace == 0 {
 		f.mergeGrace = -1 // StreamConfig: zero is the default, negative none
@@ -140,6 +154,8 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (stream.Config, error) {
 		DecisionsTopic:    f.decisionsTopic,
 		DLQTopic:          f.dlqTopic,
 		IPTopic:           ipTopic,
+		UserStateTopic:    userState,
+		IPStateTopic:      ipState,
 		Rules:             set,
 		EmitAll:           f.emit.value == "all",
 		Log:               log,
@@ -157,6 +173,9 @@ func (f *runFlags) streamConfig(log zerolog.Logger) (stream.Config, error) {
 	}, nil
 }
 
+// runCmd is `riskd run`: one member of the consumer fleet, deciding on
+// the input topics until it is stopped, then draining and committing
+// before it leaves the group.
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	f := newRunFlags("run", stderr)
 	if err := layered(f.fs, args, os.Getenv); err != nil {
