@@ -18,33 +18,53 @@ import (
 	"github.com/riskd/riskd/rules"
 )
 
-func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, log zerolog.Logger) error {
+// replayFlags are the settings of `riskd replay`.
+type replayFlags struct {
+	events, city, asn, rulesDir, emit, out, labels string
+}
+
+// parseReplayFlags parses and checks the command line of `riskd replay`;
+// a missing --events or a bad --emit is a usage error, so that the usage
+// is printed with it.
+func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
+	f := &replayFlags{}
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	events := fs.String("events", "", "JSON Lines events to replay, in file order (- for stdin)")
-	city := fs.String("geoip-city", "", "MaxMind DB of the GeoIP2/GeoLite2 City schema")
-	asn := fs.String("geoip-asn", "", "MaxMind DB of the GeoLite2 ASN schema")
-	rulesDir := fs.String("rules", "", "folder of rule files (default: the rule pack shipped in rules/)")
-	emit := fs.String("emit", "non-allow", "which decisions to write: non-allow or all")
-	out := fs.String("out", "", "write decisions to this file instead of stdout")
-	labels := fs.String("labels", "", "labels of the events (as testdata/scenarios/labels.json): print what was caught on stderr")
+	fs.StringVar(&f.events, "events", "", "JSON Lines events to replay, in file order (- for stdin)")
+	fs.StringVar(&f.city, "geoip-city", "", "MaxMind DB of the GeoIP2/GeoLite2 City schema")
+	fs.StringVar(&f.asn, "geoip-asn", "", "MaxMind DB of the GeoLite2 ASN schema")
+	fs.StringVar(&f.rulesDir, "rules", "", "folder of rule files (default: the rule pack shipped in rules/)")
+	fs.StringVar(&f.emit, "emit", "non-allow", "which decisions to write: non-allow or all")
+	fs.StringVar(&f.out, "out", "", "write decisions to this file instead of stdout")
+	fs.StringVar(&f.labels, "labels", "", "labels of the events (as testdata/scenarios/labels.json): print what was caught on stderr")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if *events == "" {
-		return usageError("replay needs --events FILE (or - for stdin)")
+	if f.events == "" {
+		return nil, usageError("replay needs --events FILE (or - for stdin)")
 	}
-	if *emit != "all" && *emit != "non-allow" {
-		return usageError(fmt.Sprintf("--emit must be all or non-allow, not %q", *emit))
+	if f.emit != "all" && f.emit != "non-allow" {
+		return nil, usageError(fmt.Sprintf("--emit must be all or non-allow, not %q", f.emit))
 	}
-	set, err := loadRules(*rulesDir)
+	return f, nil
+}
+
+// replayCmd is `riskd replay`: the engine on a file of events (or stdin),
+// offline and in file order, writing the decisions as JSON Lines and a
+// summary on stderr, and with --labels what was caught.
+func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, log zerolog.Logger) error {
+	f, err := parseReplayFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	db := openGeoIP(*city, *asn, log)
+	set, err := loadRules(f.rulesDir)
+	if err != nil {
+		return err
+	}
+	db := openGeoIP(f.city, f.asn, log)
 	defer db.Close()
 
-	in, w, closeFiles, err := replayFiles(*events, *out, stdin, stdout)
+	in, w, closeFiles, err := replayFiles(f.events, f.out, stdin, stdout)
 	if err != nil {
 		return err
 	}
@@ -52,40 +72,48 @@ func replayCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	sink := alerting.NewJSONLines(w)
 	output := sink.Write
 	var all []rules.Decision
-	if *labels != "" {
+	if f.labels != "" {
+		// Kept for the score, which needs every decision at the end.
 		output = func(ds []rules.Decision) error {
 			all = append(all, ds...)
 			return sink.Write(ds)
 		}
 	}
-	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 100_000), pipeline.WithEmitAll(*emit == "all"),
+	cfg := f.replayConfig(set, db, in, output, stderr)
+	sum, err := pipeline.Replay(ctx, cfg)
+	if ferr := sink.Flush(); err == nil {
+		err = ferr
+	}
+	if cfg.Progress != nil {
+		fmt.Fprint(stderr, "\r\033[K") // clears the progress line
+	}
+	fmt.Fprintln(stderr, sum.String())
+	if f.labels != "" && err == nil {
+		err = printScore(stderr, f.labels, all)
+	}
+	return err
+}
+
+// replayConfig wires the engine to in and output, reporting rejected lines
+// and rule errors on stderr; progress is shown only at a terminal, where
+// the line is overwritten in place rather than piling up in a log.
+func (f *replayFlags) replayConfig(set *rules.Set, db *geoip.DB, in io.Reader, output func([]rules.Decision) error, stderr io.Writer) pipeline.ReplayConfig {
+	eng := pipeline.NewEngine(set, pipeline.WithGeoCache(db, 100_000), pipeline.WithEmitAll(f.emit == "all"),
 		pipeline.WithRuleErrors(firstRuleErrors(stderr)))
 	cfg := pipeline.ReplayConfig{
 		Engine: eng,
 		Input:  in,
 		Output: output,
 		Rejected: func(line int, err error) {
-			fmt.Fprintf(stderr, "%s:%d: rejected: %v\n", displayName(*events), line, err)
+			fmt.Fprintf(stderr, "%s:%d: rejected: %v\n", displayName(f.events), line, err)
 		},
 	}
-	progress := isTerminal(stderr)
-	if progress {
+	if isTerminal(stderr) {
 		cfg.Progress = func(s pipeline.Summary) {
 			fmt.Fprintf(stderr, "\r%d events, %d decisions, %.0f events/s ", s.Events, s.Decisions, float64(s.Events)/s.Elapsed.Seconds())
 		}
 	}
-	sum, err := pipeline.Replay(ctx, cfg)
-	if ferr := sink.Flush(); err == nil {
-		err = ferr
-	}
-	if progress {
-		fmt.Fprint(stderr, "\r\033[K")
-	}
-	fmt.Fprintln(stderr, sum.String())
-	if *labels != "" && err == nil {
-		err = printScore(stderr, *labels, all)
-	}
-	return err
+	return cfg
 }
 
 // replayFiles opens the events to read (stdin for "-") and the file to
@@ -133,6 +161,8 @@ func firstRuleErrors(stderr io.Writer) func(*rules.Rule, *event.Event, error) {
 	}
 }
 
+// displayName is how rejected lines name their source: "stdin" reads
+// better than "-" in file:line messages.
 func displayName(events string) string {
 	if events == "-" {
 		return "stdin"
@@ -161,6 +191,9 @@ func loadRules(dir string) (*rules.Set, error) {
 	return rules.Load(dir)
 }
 
+// printScore prints how many of the labelled attacks in path the
+// decisions ds caught, so that a rule change can be judged on sample
+// traffic without a broker.
 func printScore(w io.Writer, path string, ds []rules.Decision) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
