@@ -95,6 +95,7 @@ func (s *Member) ended(g *generation, commitErr error) {
 	c.Metrics.Stalled.WithLabelValues("ip").Set(0)
 	s.mu.Lock()
 	s.workers, s.drain = nil, &r
+	s.held = heldNumbers(s.users, s.ips)
 	s.mu.Unlock()
 	ev := c.Log.Info()
 	if !r.Clean() {

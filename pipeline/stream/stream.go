@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,10 +47,12 @@ type Member struct {
 	// repartition topic's, from prepareTopics and then each generation.
 	inputs, ipPartitions int
 
-	// mu guards workers, the current generation's (for Stalled), and
-	// drain, how the last generation ended.
+	// mu guards workers, the current generation's (for Stalled), drain,
+	// how the last generation ended, and held, the partition numbers whose
+	// state is here (for the next join, on the group's goroutine).
 	mu      sync.Mutex
 	workers []*worker
+	held    []int
 	drain   *DrainReport
 }
 
@@ -119,7 +122,7 @@ func (s *Member) Run(ctx context.Context) error {
 		Brokers:               c.Brokers,
 		Dialer:                c.Dialer,
 		Topics:                append(append([]string(nil), c.Topics...), c.IPTopic),
-		GroupBalancers:        []kafka.GroupBalancer{copartition{}},
+		GroupBalancers:        []kafka.GroupBalancer{copartition{held: s.heldPartitions}},
 		WatchPartitionChanges: true,
 		StartOffset:           c.StartOffset,
 		SessionTimeout:        c.SessionTimeout,
@@ -226,6 +229,7 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 	}
 	s.mu.Lock()
 	s.workers = g.workers
+	s.held = heldNumbers(s.users, s.ips)
 	s.mu.Unlock()
 	gen.Start(func(ctx context.Context) { s.commitLoop(ctx, g) })
 	gen.Start(func(ctx context.Context) { s.pollLag(ctx, g) })
@@ -265,4 +269,28 @@ func (s *Member) states(stage rules.Stage) map[int]*partState {
 		return s.ips
 	}
 	return s.users
+}
+
+// heldPartitions returns the partition numbers this member holds state
+// for, which its next join asks to keep (see copartition). Safe for
+// concurrent use.
+func (s *Member) heldPartitions() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.held)
+}
+
+// heldNumbers lists the partition numbers of either stage's states.
+func heldNumbers(users, ips map[int]*partState) []int {
+	var out []int
+	for p := range users {
+		out = append(out, p)
+	}
+	for p := range ips {
+		if _, ok := users[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskd/riskd/alerting"
@@ -214,6 +216,7 @@ func TestStreamFleet(t *testing.T) {
 			// This test is about sharing the partitions, so it waits longer.
 			grace := func(c *stream.Config) { c.MergeGrace = 100 * time.Millisecond }
 			m1, m2 := streamtest.NewMemberWith(t, b, tp, group, false, grace), streamtest.NewMemberWith(t, b, tp, group, false, grace)
+			restoresBefore := restores()
 			stop1 := streamtest.Run(m1)
 			for !m1.Ready() {
 				time.Sleep(10 * time.Millisecond)
@@ -248,10 +251,29 @@ func TestStreamFleet(t *testing.T) {
 				}
 			}
 			t.Logf("%d of replay's %d decisions made by the fleet", len(want)-missing, len(want))
+			// The first member restores its 4+4 partitions (empty); when the
+			// second joins, the sticky assignment moves only its share.
+			moved := restores() - restoresBefore - 8
+			t.Logf("partitions moved to the second member (restored there from the changelog): %d", moved)
+			if moved != 4 {
+				t.Errorf("%d partitions restored after the second member joined, want its share, 4", moved)
+			}
 			if missing > len(want)/20 {
 				t.Errorf("%d of %d decisions missing with two members", missing, len(want))
 			}
 			streamtest.CheckCaught(t, byID)
 		})
 	}
+}
+
+// restores counts the partitions restored from the changelog so far, both
+// stages.
+func restores() int {
+	n := 0
+	for _, stage := range []string{"user", "ip"} {
+		var m dto.Metric
+		_ = streamtest.Metrics.RestoreSeconds.WithLabelValues(stage).(prometheus.Histogram).Write(&m)
+		n += int(m.Histogram.GetSampleCount())
+	}
+	return n
 }
