@@ -16,10 +16,11 @@ import (
 	"github.com/riskd/riskd/storage"
 )
 
-// Config wires Run.
+// Config is what Run backtests: the candidate rules over the period
+// [From, To) of the features and decisions stored in ClickHouse.
 type Config struct {
 	Conn     driver.Conn
-	DB       string
+	DB       string     // the database holding risk_features and risk_decisions
 	Rules    *rules.Set // the candidate rules
 	From, To time.Time
 	Progress func(events int) // called every 10,000 events, may be nil
@@ -32,8 +33,8 @@ type Report struct {
 	To            time.Time    `json:"to"`
 	RulesVersion  string       `json:"rules_version"`
 	Events        int          `json:"events"`
-	Decided       int          `json:"decisions_stored"`
-	Would         int          `json:"decisions_candidate"`
+	Stored        int          `json:"decisions_stored"`    // decisions made
+	Candidate     int          `json:"decisions_candidate"` // decisions the candidate rules make
 	Added         int          `json:"added"`
 	Removed       int          `json:"removed"`
 	Changed       int          `json:"changed"`
@@ -42,7 +43,7 @@ type Report struct {
 	Changes       []Change     `json:"changes"`
 }
 
-// RuleResult is one rule's part in a backtest.
+// RuleResult is one candidate rule's row in a Report.
 type RuleResult struct {
 	Rule     string `json:"rule"`
 	Detector string `json:"detector"`
@@ -70,138 +71,176 @@ type Change struct {
 // the features, all of which are stored, so this is exact for rule
 // changes; changes to detector parameters need a replay instead.
 func Run(ctx context.Context, c Config) (*Report, error) {
+	was, err := readStored(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{From: c.From, To: c.To, RulesVersion: c.Rules.Version, Stored: len(was)}
+	t := newTally(c.Rules)
+	now, err := decide(ctx, c, r, t)
+	if err != nil {
+		return nil, err
+	}
+	r.Candidate = len(now)
+	r.compare(t, was, now)
+	// After compare: the rows are copies, and compare counts into them.
+	r.Rules = t.rows()
+	sortChanges(r.Changes)
+	return r, nil
+}
+
+// key names one decision: the event's, on one subject.
+type key struct{ event, kind, id string }
+
+// subject is the key's subject as reports write it, kind:id.
+func (k key) subject() string { return k.kind + ":" + k.id }
+
+// readStored returns the decisions stored for the period by key.
+func readStored(ctx context.Context, c Config) (map[key]storage.StoredDecision, error) {
 	stored, err := storage.ReadDecisions(ctx, c.Conn, c.DB, c.From, c.To)
 	if err != nil {
 		return nil, fmt.Errorf("backtest: read decisions: %w", err)
 	}
-	t := &tally{was: map[key]storage.StoredDecision{}, now: map[key]rules.Decision{},
-		results: map[string]*RuleResult{}, ruleUsers: map[string]map[string]bool{}, users: map[string]bool{}}
+	was := make(map[key]storage.StoredDecision, len(stored))
 	for _, d := range stored {
-		t.was[key{d.EventID, d.SubjectKind, d.SubjectID}] = d
+		was[key{d.EventID, d.SubjectKind, d.SubjectID}] = d
 	}
-	t.r = &Report{From: c.From, To: c.To, RulesVersion: c.Rules.Version, Decided: len(t.was)}
-	for _, rl := range c.Rules.Rules {
-		t.results[rl.ID] = &RuleResult{Rule: rl.ID, Detector: rl.Detector, Mode: string(rl.Mode)}
-		t.ruleUsers[rl.ID] = map[string]bool{}
-	}
-	if err := t.decide(ctx, c); err != nil {
-		return nil, err
-	}
-	t.compare()
-	return t.finish(), nil
+	return was, nil
 }
 
-// key names a decision: its event and subject.
-type key struct{ event, kind, id string }
-
-// tally is a backtest in progress: the stored decisions (was), the
-// candidate rules' (now) and the counts per rule.
-type tally struct {
-	r         *Report
-	was       map[key]storage.StoredDecision
-	now       map[key]rules.Decision
-	results   map[string]*RuleResult
-	ruleUsers map[string]map[string]bool
-	users     map[string]bool // affected by a change
-}
-
-// decide evaluates the candidate rules over every stored event of the
-// period, each stage's row with its own features.
-func (t *tally) decide(ctx context.Context, c Config) error {
+// decide runs the candidate rules over the stored events, as the engine
+// would have, counting the events in r and the hits in t, and returns
+// their decisions by key.
+func decide(ctx context.Context, c Config, r *Report, t *tally) (map[key]rules.Decision, error) {
+	now := map[key]rules.Decision{}
 	var eval rules.Evaluator
 	var out []rules.Decision
+	// One instant for the whole run: it only stamps decided_at, which is
+	// not compared.
 	at := time.Now()
 	n, err := storage.ReadEvents(ctx, c.Conn, c.DB, c.From, c.To, func(se *storage.StoredEvent) error {
 		out = eval.Evaluate(c.Rules, rules.UserStage, &se.Event, &se.Features, false, at, out[:0])
+		// Only the address stage's row carries the address features
+		// that the address-stage rules read.
 		if se.Stage == 1 {
 			out = eval.Evaluate(c.Rules, rules.IPStage, &se.Event, &se.Features, false, at, out)
 		}
 		for _, d := range out {
-			t.now[key{d.EventID, string(d.Subject.Kind), d.Subject.ID}] = d
-			for _, reason := range d.Reasons {
-				if res := t.results[reason.Rule]; res != nil {
-					res.Hits++
-					t.ruleUsers[reason.Rule][d.UserID] = true
-				}
-			}
+			now[key{d.EventID, string(d.Subject.Kind), d.Subject.ID}] = d
+			t.hit(d)
 		}
-		t.r.Events++
-		if c.Progress != nil && t.r.Events%10000 == 0 {
-			c.Progress(t.r.Events)
+		r.Events++
+		if c.Progress != nil && r.Events%10000 == 0 {
+			c.Progress(r.Events)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("backtest: after %d events: %w", n, err)
+		return nil, fmt.Errorf("backtest: after %d events: %w", n, err)
 	}
-	return nil
+	return now, nil
 }
 
-// count applies f to the results of the rules ids that are in the set.
-func (t *tally) count(ids []string, f func(*RuleResult)) {
-	for _, id := range ids {
+// compare counts and lists in r the decisions that differ between was,
+// the stored ones, and now, the candidate rules', crediting each
+// difference to the rules that are its reasons, and lists the users they
+// concern.
+func (r *Report) compare(t *tally, was map[key]storage.StoredDecision, now map[key]rules.Decision) {
+	users := map[string]bool{}
+	for k, d := range now {
+		old, ok := was[k]
+		ids := reasonRules(d)
+		switch {
+		case !ok:
+			r.Added++
+			t.count(ids, func(x *RuleResult) { x.Added++ })
+			r.Changes = append(r.Changes, Change{EventID: k.event, UserID: d.UserID, Subject: k.subject(), Now: actionText(d.Action.String(), string(d.Mode)), Rules: ids})
+		case old.Action != d.Action.String() || old.Mode != string(d.Mode):
+			r.Changed++
+			t.count(ids, func(x *RuleResult) { x.Changed++ })
+			r.Changes = append(r.Changes, Change{EventID: k.event, UserID: d.UserID, Subject: k.subject(),
+				Was: actionText(old.Action, old.Mode), Now: actionText(d.Action.String(), string(d.Mode)), Rules: ids})
+		default:
+			continue
+		}
+		users[d.UserID] = true
+	}
+	for k, old := range was {
+		if _, ok := now[k]; ok {
+			continue
+		}
+		r.Removed++
+		t.count(old.Rules, func(x *RuleResult) { x.Removed++ })
+		r.Changes = append(r.Changes, Change{EventID: k.event, UserID: old.UserID, Subject: k.subject(), Was: actionText(old.Action, old.Mode), Rules: old.Rules})
+		users[old.UserID] = true
+	}
+	for u := range users {
+		r.UsersAffected = append(r.UsersAffected, u)
+	}
+	sort.Strings(r.UsersAffected)
+}
+
+// sortChanges orders changes by event, then subject: map order would
+// make two runs' reports differ.
+func sortChanges(changes []Change) {
+	sort.Slice(changes, func(i, j int) bool {
+		a, b := changes[i], changes[j]
+		if a.EventID != b.EventID {
+			return a.EventID < b.EventID
+		}
+		return a.Subject < b.Subject
+	})
+}
+
+// tally is the rules table of a report being made, by rule id. Rules
+// that are reasons but not in the candidate set (stored decisions of a
+// deleted rule) are not counted.
+type tally struct {
+	results map[string]*RuleResult
+	users   map[string]map[string]bool // the users of each rule's hits
+}
+
+// newTally returns an empty table of set's rules.
+func newTally(set *rules.Set) *tally {
+	t := &tally{results: map[string]*RuleResult{}, users: map[string]map[string]bool{}}
+	for _, rl := range set.Rules {
+		t.results[rl.ID] = &RuleResult{Rule: rl.ID, Detector: rl.Detector, Mode: string(rl.Mode)}
+		t.users[rl.ID] = map[string]bool{}
+	}
+	return t
+}
+
+// hit counts a candidate decision for each rule that is its reason.
+func (t *tally) hit(d rules.Decision) {
+	for _, reason := range d.Reasons {
+		if res := t.results[reason.Rule]; res != nil {
+			res.Hits++
+			t.users[reason.Rule][d.UserID] = true
+		}
+	}
+}
+
+// count applies f to the results of the rules ruleIDs.
+func (t *tally) count(ruleIDs []string, f func(*RuleResult)) {
+	for _, id := range ruleIDs {
 		if res := t.results[id]; res != nil {
 			f(res)
 		}
 	}
 }
 
-// compare lists the decisions added, changed and removed.
-func (t *tally) compare() {
-	r := t.r
-	r.Would = len(t.now)
-	for k, d := range t.now {
-		old, ok := t.was[k]
-		ids := reasonRules(d)
-		subject := k.kind + ":" + k.id
-		switch {
-		case !ok:
-			r.Added++
-			t.count(ids, func(x *RuleResult) { x.Added++ })
-			r.Changes = append(r.Changes, Change{EventID: k.event, UserID: d.UserID, Subject: subject, Now: actionText(d.Action.String(), string(d.Mode)), Rules: ids})
-		case old.Action != d.Action.String() || old.Mode != string(d.Mode):
-			r.Changed++
-			t.count(ids, func(x *RuleResult) { x.Changed++ })
-			r.Changes = append(r.Changes, Change{EventID: k.event, UserID: d.UserID, Subject: subject,
-				Was: actionText(old.Action, old.Mode), Now: actionText(d.Action.String(), string(d.Mode)), Rules: ids})
-		default:
-			continue
-		}
-		t.users[d.UserID] = true
-	}
-	for k, old := range t.was {
-		if _, ok := t.now[k]; ok {
-			continue
-		}
-		r.Removed++
-		t.count(old.Rules, func(x *RuleResult) { x.Removed++ })
-		r.Changes = append(r.Changes, Change{EventID: k.event, UserID: old.UserID, Subject: k.kind + ":" + k.id, Was: actionText(old.Action, old.Mode), Rules: old.Rules})
-		t.users[old.UserID] = true
-	}
-}
-
-// finish fills in the per-rule results and sorts the report.
-func (t *tally) finish() *Report {
-	r := t.r
+// rows returns the rules table sorted by rule id, with Users filled in.
+func (t *tally) rows() []RuleResult {
+	var out []RuleResult
 	for id, res := range t.results {
-		res.Users = len(t.ruleUsers[id])
-		r.Rules = append(r.Rules, *res)
+		res.Users = len(t.users[id])
+		out = append(out, *res)
 	}
-	sort.Slice(r.Rules, func(i, j int) bool { return r.Rules[i].Rule < r.Rules[j].Rule })
-	for u := range t.users {
-		r.UsersAffected = append(r.UsersAffected, u)
-	}
-	sort.Strings(r.UsersAffected)
-	sort.Slice(r.Changes, func(i, j int) bool {
-		a, b := r.Changes[i], r.Changes[j]
-		if a.EventID != b.EventID {
-			return a.EventID < b.EventID
-		}
-		return a.Subject < b.Subject
-	})
-	return r
+	sort.Slice(out, func(i, j int) bool { return out[i].Rule < out[j].Rule })
+	return out
 }
 
+// reasonRules returns the ids of the rules that are d's reasons.
 func reasonRules(d rules.Decision) []string {
 	ids := make([]string, len(d.Reasons))
 	for i, r := range d.Reasons {
@@ -210,6 +249,8 @@ func reasonRules(d rules.Decision) []string {
 	return ids
 }
 
+// actionText is an action as Change shows it, marked when it is only
+// recorded (shadow mode).
 func actionText(action, mode string) string {
 	if mode == string(rules.Shadow) {
 		return action + " (shadow)"
@@ -223,7 +264,7 @@ func (r *Report) WriteText(w io.Writer, maxChanges int) {
 	fmt.Fprintf(w, "backtest of rules %s over %s .. %s: %d events\n", r.RulesVersion,
 		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Events)
 	fmt.Fprintf(w, "decisions: %d stored, %d with these rules: %d added, %d removed, %d changed; %d users affected\n\n",
-		r.Decided, r.Would, r.Added, r.Removed, r.Changed, len(r.UsersAffected))
+		r.Stored, r.Candidate, r.Added, r.Removed, r.Changed, len(r.UsersAffected))
 	fmt.Fprintf(w, "%-34s %-20s %-8s %7s %6s %6s %8s %8s\n", "rule", "detector", "mode", "hits", "users", "added", "removed", "changed")
 	for _, x := range r.Rules {
 		fmt.Fprintf(w, "%-34s %-20s %-8s %7d %6d %6d %8d %8d\n", x.Rule, x.Detector, x.Mode, x.Hits, x.Users, x.Added, x.Removed, x.Changed)

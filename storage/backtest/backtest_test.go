@@ -48,9 +48,9 @@ func TestBacktest(t *testing.T) {
 	}
 
 	same := run(candidateRules(t, func(_, s string) string { return s }))
-	if same.Events != fx.Events || same.Added+same.Removed+same.Changed != 0 || same.Decided != len(fx.DecisionIDs) {
+	if same.Events != fx.Events || same.Added+same.Removed+same.Changed != 0 || same.Stored != len(fx.DecisionIDs) {
 		t.Errorf("the rules that decided, backtested: %d events (want %d), %d stored decisions (want %d), %d added, %d removed, %d changed (want none)",
-			same.Events, fx.Events, same.Decided, len(fx.DecisionIDs), same.Added, same.Removed, same.Changed)
+			same.Events, fx.Events, same.Stored, len(fx.DecisionIDs), same.Added, same.Removed, same.Changed)
 	}
 	if byRule(same)["password-spray-lock-ip"].Hits == 0 {
 		t.Error("no hits for the address-stage rule: the address features were not restored")
