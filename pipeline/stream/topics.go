@@ -14,55 +14,23 @@ import (
 
 // prepareTopics checks that the input topics exist and share a partition
 // count (the per-user state of partition p needs partition p of every input
-// topic), creates the repartition topic with that count when it is
-// missing, and with CreateTopics the other missing topics too.
+// topic), creates the repartition and changelog topics with that count
+// when they are missing, and with CreateTopics the other missing topics
+// too.
 func (s *Member) prepareTopics(ctx context.Context) error {
 	c := &s.cfg
 	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
-	all := append(append([]string(nil), c.Topics...), c.DecisionsTopic, c.DLQTopic, c.IPTopic)
-	for _, t := range []string{c.FeaturesTopic, c.UserStateTopic, c.IPStateTopic} {
-		if t != "" {
-			all = append(all, t)
-		}
-	}
-	meta, err := kafkameta.Partitions(ctx, client, all)
-	// A topic created a moment ago may not be in every broker's metadata
-	// yet: give missing input topics a few seconds before giving up.
-	for wait := 0; err == nil && !c.CreateTopics && !kafkameta.HasAll(meta, c.Topics) && wait < 20; wait++ {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-		meta, err = kafkameta.Partitions(ctx, client, all)
-	}
+	meta, err := s.topicMetadata(ctx, client)
 	if err != nil {
 		return err
 	}
 	var create []kafka.TopicConfig
-	newTopic := func(name string, partitions int) {
-		create = append(create, kafka.TopicConfig{Topic: name, NumPartitions: partitions, ReplicationFactor: c.ReplicationFactor})
+	newTopic := func(name string, partitions int, configs ...kafka.ConfigEntry) {
+		create = append(create, kafka.TopicConfig{Topic: name, NumPartitions: partitions, ReplicationFactor: c.ReplicationFactor, ConfigEntries: configs})
 	}
-	partitions := 0
-	var missing []string
-	for _, t := range c.Topics {
-		n, ok := meta[t]
-		switch {
-		case !ok && c.CreateTopics:
-			newTopic(t, c.Partitions)
-			n = c.Partitions
-		case !ok:
-			missing = append(missing, t)
-			continue
-		}
-		if partitions != 0 && n != partitions {
-			return fmt.Errorf("input topics have different partition counts (%s has %d, another %d): a user's events must land on the same partition number in every input topic; give them the same count", t, n, partitions)
-		}
-		partitions = n
-	}
-	s.inputs = partitions
-	if len(missing) > 0 {
-		return fmt.Errorf("input topic %s does not exist: create it (keyed by user_id) or pass --create-topics", strings.Join(missing, ", "))
+	partitions, err := s.inputPartitions(meta, newTopic)
+	if err != nil {
+		return err
 	}
 	for _, t := range []string{c.DecisionsTopic, c.DLQTopic} {
 		if _, ok := meta[t]; !ok {
@@ -85,15 +53,69 @@ func (s *Member) prepareTopics(ctx context.Context) error {
 	}
 	// The changelogs are partitioned like the stage's input and compacted:
 	// only each key's latest state is kept.
-	for _, t := range []struct {
-		name       string
-		partitions int
-	}{{c.UserStateTopic, partitions}, {c.IPStateTopic, s.ipPartitions}} {
-		if _, ok := meta[t.name]; !ok && t.name != "" {
-			newTopic(t.name, t.partitions)
-			create[len(create)-1].ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+	compact := kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}
+	if _, ok := meta[c.UserStateTopic]; !ok && c.UserStateTopic != "" {
+		newTopic(c.UserStateTopic, partitions, compact)
+	}
+	if _, ok := meta[c.IPStateTopic]; !ok && c.IPStateTopic != "" {
+		newTopic(c.IPStateTopic, s.ipPartitions, compact)
+	}
+	return s.createTopics(ctx, client, create)
+}
+
+// topicMetadata returns the partition counts of the topics the member
+// uses that exist. A topic created a moment ago may not be in every
+// broker's metadata yet: missing input topics get a few seconds.
+func (s *Member) topicMetadata(ctx context.Context, client *kafka.Client) (map[string]int, error) {
+	c := &s.cfg
+	all := append(append([]string(nil), c.Topics...), c.DecisionsTopic, c.DLQTopic, c.IPTopic)
+	for _, t := range []string{c.FeaturesTopic, c.UserStateTopic, c.IPStateTopic} {
+		if t != "" {
+			all = append(all, t)
 		}
 	}
+	meta, err := kafkameta.Partitions(ctx, client, all)
+	for wait := 0; err == nil && !c.CreateTopics && !kafkameta.HasAll(meta, c.Topics) && wait < 20; wait++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		meta, err = kafkameta.Partitions(ctx, client, all)
+	}
+	return meta, err
+}
+
+// inputPartitions returns the input topics' common partition count (and
+// records it), naming missing ones to newTopic with CreateTopics.
+func (s *Member) inputPartitions(meta map[string]int, newTopic func(string, int, ...kafka.ConfigEntry)) (int, error) {
+	c := &s.cfg
+	partitions := 0
+	var missing []string
+	for _, t := range c.Topics {
+		n, ok := meta[t]
+		switch {
+		case !ok && c.CreateTopics:
+			newTopic(t, c.Partitions)
+			n = c.Partitions
+		case !ok:
+			missing = append(missing, t)
+			continue
+		}
+		if partitions != 0 && n != partitions {
+			return 0, fmt.Errorf("input topics have different partition counts (%s has %d, another %d): a user's events must land on the same partition number in every input topic; give them the same count", t, n, partitions)
+		}
+		partitions = n
+	}
+	s.inputs = partitions
+	if len(missing) > 0 {
+		return 0, fmt.Errorf("input topic %s does not exist: create it (keyed by user_id) or pass --create-topics", strings.Join(missing, ", "))
+	}
+	return partitions, nil
+}
+
+// createTopics creates the topics of create and waits for their leaders.
+func (s *Member) createTopics(ctx context.Context, client *kafka.Client, create []kafka.TopicConfig) error {
 	if len(create) == 0 {
 		return nil
 	}
@@ -105,7 +127,7 @@ func (s *Member) prepareTopics(ctx context.Context) error {
 		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}
-		c.Log.Info().Str("topic", t).Msg("created topic")
+		s.cfg.Log.Info().Str("topic", t).Msg("created topic")
 	}
 	return waitTopics(ctx, client, create)
 }
