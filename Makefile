@@ -21,7 +21,7 @@ build: toolchain
 
 # INTEGRATION are the tests that run against the brokers and ClickHouse;
 # `go test -v` shows each of them per broker (kfake, kafka).
-INTEGRATION := TestStream|TestRunCommand|TestExample|TestSink|TestBacktest|TestClickHouse
+INTEGRATION := TestStream|TestRunCommand|TestFault|TestExample|TestSink|TestBacktest|TestClickHouse
 
 # Every test: unit, golden scenarios, the end-to-end replay of the shipped
 # traffic, and the integration tests against the embedded broker, a real

@@ -111,16 +111,7 @@ func TestRunCommand(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq")
 			streamtest.CreateTopics(t, b, 3, n[0], n[1])
-			var recs []*kgo.Record
-			for _, l := range bytes.Split(bytes.TrimSpace(traffic), []byte("\n")) {
-				var h struct{ Type, User_ID string }
-				_ = json.Unmarshal(l, &h)
-				topic := n[0]
-				if h.Type == "transaction" {
-					topic = n[1]
-				}
-				recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(h.User_ID), Value: l})
-			}
+			recs := trafficFor(traffic, n[0], n[1])
 			streamtest.Produce(t, b, recs)
 
 			args := []string{"run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-" + n[0],
@@ -134,44 +125,7 @@ func TestRunCommand(t *testing.T) {
 				dsn, _ = chtest.DSN(t)
 				args = append(args, "--clickhouse", dsn, "--features-topic", "features-"+n[0])
 			}
-			cmd, stderr := riskd(t, args...)
-			logs := make(chan map[string]any, 1000)
-			// riskd's own log, shown when the test fails.
-			var mu sync.Mutex
-			var lines []string
-			t.Cleanup(func() {
-				mu.Lock()
-				defer mu.Unlock()
-				if t.Failed() {
-					t.Logf("riskd run's log:\n%s", strings.Join(lines, "\n"))
-				}
-			})
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					mu.Lock()
-					lines = append(lines, sc.Text())
-					mu.Unlock()
-					var m map[string]any
-					if json.Unmarshal(sc.Bytes(), &m) == nil {
-						select {
-						case logs <- m:
-						default: // never block riskd on its stderr
-						}
-					}
-				}
-				close(logs)
-			}()
-			var addr string
-			for m := range logs {
-				if m["message"] == "serving /metrics, /healthz and /readyz" {
-					addr = m["addr"].(string)
-					break
-				}
-			}
-			if addr == "" {
-				t.Fatal("riskd run never said where it serves metrics")
-			}
+			cmd, addr, logs := startRun(t, args...)
 			waitStatus(t, addr+"/readyz", http.StatusOK)
 
 			got := streamtest.Consume(t, b, n[2], 2*time.Minute, func(recs []*kgo.Record) bool {
@@ -353,4 +307,45 @@ func TestReadyz(t *testing.T) {
 			t.Errorf("/readyz with %q: %d %q, want %d", tt.why, resp.StatusCode, body, tt.status)
 		}
 	}
+}
+
+// startRun starts `riskd run` with args (which must log JSON and serve
+// metrics) and returns the process, the address of its metrics server and
+// its log lines, decoded; the log is shown when t fails.
+func startRun(t *testing.T, args ...string) (*exec.Cmd, string, <-chan map[string]any) {
+	t.Helper()
+	cmd, stderr := riskd(t, args...)
+	logs := make(chan map[string]any, 1000)
+	var mu sync.Mutex
+	var lines []string
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if t.Failed() {
+			t.Logf("riskd run's log:\n%s", strings.Join(lines, "\n"))
+		}
+	})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				select {
+				case logs <- m:
+				default: // never block riskd on its stderr
+				}
+			}
+		}
+		close(logs)
+	}()
+	for m := range logs {
+		if m["message"] == "serving /metrics, /healthz and /readyz" {
+			return cmd, m["addr"].(string), logs
+		}
+	}
+	t.Fatal("riskd run never said where it serves metrics")
+	return nil, "", nil
 }
