@@ -157,7 +157,13 @@ func (c *Config) defaults() error {
 		c.SessionTimeout = 10 * time.Second
 	}
 	if c.RebalanceTimeout <= 0 {
-		c.RebalanceTimeout = 10 * time.Second
+		// Long enough for a drain: a member still draining when the
+		// rebalance times out is dropped from the group, and its
+		// partitions are decided by another member while it writes.
+		c.RebalanceTimeout = max(10*time.Second, c.DrainTimeout+5*time.Second)
+	}
+	if c.DrainTimeout >= c.RebalanceTimeout {
+		return fmt.Errorf("stream: the drain timeout (%s) must be below the group's rebalance timeout (%s): a member still draining would be dropped from the group while another takes its partitions; lower --drain-timeout", c.DrainTimeout, c.RebalanceTimeout)
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = time.Second
