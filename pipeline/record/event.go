@@ -3,7 +3,6 @@ package record
 import (
 	"fmt"
 	"math"
-	"net/netip"
 	"time"
 	"unicode/utf8"
 
@@ -26,7 +25,11 @@ func appendEvent(b []byte, ev *event.Event) []byte {
 	b = appendString(b, ev.UserID)
 	b = append(b, byte(ev.Outcome))
 	b = appendString(b, ev.FailureReason)
-	b, _ = ev.IP.AppendBinary(appendIPLen(b, ev.IP))
+	// A length byte, then the address's binary form, encoded once in
+	// place (0, 4 or 16 bytes and its zone).
+	at := len(b)
+	b, _ = ev.IP.AppendBinary(append(b, 0))
+	b[at] = byte(len(b) - at - 1)
 	for _, s := range [...]string{ev.DeviceID, ev.SessionID, ev.TokenID, ev.Refresh.TokenID, ev.Refresh.FamilyID,
 		ev.UserAgent, ev.App.Platform, ev.App.Version} {
 		b = appendString(b, s)
@@ -47,11 +50,6 @@ func appendEvent(b []byte, ev *event.Event) []byte {
 	b = appendFloat(b, g.RadiusKM)
 	b = appendInt(b, int64(g.ASN))
 	return appendString(b, g.ASOrg)
-}
-
-func appendIPLen(b []byte, ip netip.Addr) []byte {
-	n, _ := ip.MarshalBinary()
-	return append(b, byte(len(n)))
 }
 
 func flags(bits ...bool) byte {
