@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -80,4 +81,10 @@ func NewWriter(brokers []string, opts ...WriterOption) *kafka.Writer {
 		o(w)
 	}
 	return w
+}
+
+// TooLarge reports whether err, from a write, refused a message for its
+// size: the broker's answer, or kafka-go's own before sending.
+func TooLarge(err error) bool {
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
 }

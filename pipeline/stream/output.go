@@ -169,11 +169,6 @@ func writeErrorKind(err error) string {
 	return kindRetriable
 }
 
-// tooLarge reports whether err refused a message for its size.
-func tooLarge(err error) bool {
-	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
-}
-
 // isolatedWriter returns a writer like w that sends every message in a
 // produce request of its own, so that the broker's answer is about that
 // message alone: w batches the messages of every worker together, and one

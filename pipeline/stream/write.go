@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/riskd/riskd/alerting"
 	"github.com/riskd/riskd/internal/retry"
 )
 
@@ -258,7 +259,7 @@ func (w *worker) refused(p pending, err error) (next pending, keep, stuck bool) 
 		return pending{msg: small, in: p.in, alone: true}, true, false
 	}
 	reason := ReasonOutputRefused
-	if tooLarge(err) {
+	if alerting.TooLarge(err) {
 		reason = ReasonOutputTooLarge
 	}
 	c.Metrics.Rejected.WithLabelValues(reason).Inc()

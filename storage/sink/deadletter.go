@@ -41,28 +41,18 @@ func deadLetter(topic string, m *kafka.Message, reason string, err error) kafka.
 	return alerting.DeadLetter(topic, m, reason, err.Error())
 }
 
-// newDeadLetterWriter returns the writer of the dead letters: synchronous,
-// acknowledged by every in-sync replica, since a batch's offsets are
-// committed as soon as its dead letters are written.
+// newDeadLetterWriter returns the writer of the dead letters: the
+// stream's (alerting.NewWriter: synchronous, acknowledged by every in-sync
+// replica, keyed as the stream's dead letters), since a batch's offsets
+// are committed as soon as its dead letters are written. The stream
+// creates the topic with --create-topics; otherwise the broker's
+// auto.create.topics.enable decides, as for the stream's own dead letters.
 func newDeadLetterWriter(c *Config) *kafka.Writer {
-	w := &kafka.Writer{
-		Addr:         kafka.TCP(c.Brokers...),
-		Balancer:     &kafka.Murmur2Balancer{}, // by the original key, as the stream's dead letters
-		RequiredAcks: kafka.RequireAll,
-		// WriteMessages waits for its batch to go: no need to wait for
-		// more messages (kafka-go's default waits a second).
-		BatchTimeout: 2 * time.Millisecond,
-		BatchSize:    10000,
-		MaxAttempts:  3,
-		// The stream creates the topic with --create-topics; otherwise
-		// the broker's auto.create.topics.enable decides, as for the
-		// stream's own dead letters.
-		AllowAutoTopicCreation: true,
-	}
+	opts := []alerting.WriterOption{alerting.WithAutoTopicCreation(true)}
 	if d := c.Dialer; d != nil {
-		w.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}
+		opts = append(opts, alerting.WithTransport(&kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}))
 	}
-	return w
+	return alerting.NewWriter(c.Brokers, opts...)
 }
 
 // writeDeadLetters writes msgs with w and returns once the broker holds
@@ -94,7 +84,7 @@ func writeDeadLetters(ctx context.Context, w *kafka.Writer, msgs []kafka.Message
 func unwritten(msgs []kafka.Message, err error) []kafka.Message {
 	var we kafka.WriteErrors
 	if !errors.As(err, &we) || len(we) != len(msgs) {
-		if tooLarge(err) {
+		if alerting.TooLarge(err) {
 			// kafka-go refused the write before sending anything, for
 			// one message over its BatchBytes.
 			return withoutValues(msgs)
@@ -105,18 +95,13 @@ func unwritten(msgs []kafka.Message, err error) []kafka.Message {
 	for i, e := range we {
 		switch {
 		case e == nil:
-		case tooLarge(e):
+		case alerting.TooLarge(e):
 			left = append(left, withoutValues(msgs[i:i+1])...)
 		default:
 			left = append(left, msgs[i])
 		}
 	}
 	return left
-}
-
-// tooLarge reports whether err refused a message for its size.
-func tooLarge(err error) bool {
-	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
 }
 
 // withoutValues returns msgs with their values dropped, each drop noted
