@@ -87,11 +87,7 @@ func (w *worker) restore(ctx context.Context) (map[string]int64, error) {
 	topic := c.changelog(w.stage)
 	applied := map[string]int64{}
 	start := time.Now()
-	dialer := c.Dialer
-	if dialer == nil {
-		dialer = kafka.DefaultDialer
-	}
-	conn, err := dialer.DialLeader(ctx, "tcp", c.Brokers[0], topic, w.partition)
+	conn, err := c.Dialer.DialLeader(ctx, "tcp", c.Brokers[0], topic, w.partition)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s/%d: %w", topic, w.partition, err)
 	}
@@ -100,7 +96,7 @@ func (w *worker) restore(ctx context.Context) (map[string]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore %s/%d: %w", topic, w.partition, err)
 	}
-	keys, unreadable, stuck := 0, 0, 0
+	unreadable, stuck := 0, 0
 	for off := first; off < end; {
 		from := off
 		if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
@@ -125,9 +121,7 @@ func (w *worker) restore(ctx context.Context) (map[string]int64, error) {
 				if errors.Is(err, detectors.ErrStateVersion) && unreadable == 1 {
 					c.Log.Warn().Err(err).Str("topic", topic).Int("partition", w.partition).Msg("state in an encoding this binary cannot read: those keys start empty")
 				}
-				continue
 			}
-			keys++
 		}
 		if err := batch.Close(); err != nil && ctx.Err() == nil && off < end {
 			return nil, fmt.Errorf("restore %s/%d at %d: %w", topic, w.partition, off, err)
@@ -135,11 +129,17 @@ func (w *worker) restore(ctx context.Context) (map[string]int64, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if stuck = stuck + 1; off > from {
+		if off > from {
 			stuck = 0
-		} else if stuck == 3 {
+		} else if stuck++; stuck == 3 {
 			return nil, fmt.Errorf("restore %s/%d: no progress at offset %d of %d", topic, w.partition, off, end)
 		}
+	}
+	// The keys held now, not the entries read: a key changed many times,
+	// or dropped by a tombstone, is one key or none.
+	keys := w.engine.Stats().Users
+	if w.stage == rules.IPStage {
+		keys = w.engine.Stats().IPs
 	}
 	c.Metrics.RestoredKeys.WithLabelValues(w.stageID).Add(float64(keys))
 	c.Metrics.UnreadableState.WithLabelValues(w.stageID).Add(float64(unreadable))
