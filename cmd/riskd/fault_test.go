@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskd/riskd/internal/streamtest"
 	"github.com/riskd/riskd/internal/testenv"
@@ -33,7 +29,7 @@ func TestFaultKillAndRestart(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq")
 			streamtest.CreateTopics(t, b, 4, n[0], n[1])
-			recs := trafficFor(data, n[0], n[1])
+			recs, _ := streamtest.Records(data, n[0], n[1])
 			args := []string{"run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-" + n[0],
 				"--topics", n[0] + "," + n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
 				"--geoip-city", testenv.City, "--geoip-asn", testenv.ASN, "--emit", "all",
@@ -85,22 +81,6 @@ func TestFaultKillAndRestart(t *testing.T) {
 			streamtest.CheckCaught(t, byID)
 		})
 	}
-}
-
-// trafficFor returns the traffic as the upstream services produce it:
-// transactions on txn, the rest on auth, keyed by user_id.
-func trafficFor(data []byte, auth, txn string) []*kgo.Record {
-	var recs []*kgo.Record
-	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-		var h struct{ Type, User_ID string }
-		_ = json.Unmarshal(l, &h)
-		topic := auth
-		if h.Type == "transaction" {
-			topic = txn
-		}
-		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(h.User_ID), Value: l})
-	}
-	return recs
 }
 
 // metricLine returns the samples of the metric name in a /metrics page,

@@ -111,7 +111,7 @@ func TestRunCommand(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq")
 			streamtest.CreateTopics(t, b, 3, n[0], n[1])
-			recs := trafficFor(traffic, n[0], n[1])
+			recs, _ := streamtest.Records(traffic, n[0], n[1]) // the hostile lines include malformed ones
 			streamtest.Produce(t, b, recs)
 
 			args := []string{"run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-" + n[0],

@@ -39,33 +39,42 @@ func NewTopics(t *testing.T, b Broker) Topics {
 }
 
 // TrafficRecords returns the shipped traffic as the upstream services
-// would produce it: transactions on the txn topic, the rest on the auth
-// topic, keyed by user_id, plus bad messages.
+// would produce it (see Records), plus bad messages on the auth topic.
 func TrafficRecords(t *testing.T, tp Topics, bad ...string) ([]*kgo.Record, []byte) {
 	t.Helper()
 	data, err := os.ReadFile(testenv.Traffic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []*kgo.Record
-	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-		var head struct {
-			Type   string `json:"type"`
-			UserID string `json:"user_id"`
-		}
-		if err := json.Unmarshal(line, &head); err != nil {
-			t.Fatal(err)
-		}
-		topic := tp.Auth
-		if head.Type == "transaction" {
-			topic = tp.Txn
-		}
-		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(head.UserID), Value: line})
+	recs, notJSON := Records(data, tp.Auth, tp.Txn)
+	if notJSON > 0 {
+		t.Fatalf("%d lines of the shipped traffic are not JSON", notJSON)
 	}
 	for _, b := range bad {
 		recs = append(recs, &kgo.Record{Topic: tp.Auth, Key: []byte("bad"), Value: []byte(b)})
 	}
 	return recs, data
+}
+
+// Records returns the JSON Lines events of data as the upstream services
+// produce them: transactions on txn, the rest on auth, keyed by user_id.
+// A line that is not JSON goes to auth with no key; notJSON counts them.
+func Records(data []byte, auth, txn string) (recs []*kgo.Record, notJSON int) {
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		var head struct {
+			Type   string `json:"type"`
+			UserID string `json:"user_id"`
+		}
+		if json.Unmarshal(line, &head) != nil {
+			notJSON++
+		}
+		topic := auth
+		if head.Type == "transaction" {
+			topic = txn
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(head.UserID), Value: line})
+	}
+	return recs, notJSON
 }
 
 // NewMember returns a member of group reading tp on b with the shipped
