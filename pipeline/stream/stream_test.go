@@ -109,9 +109,9 @@ func TestStreamMatchesReplay(t *testing.T) {
 // TestStreamStopLosesNothing stops a member in the middle of the stream, as
 // SIGTERM does, and lets a second one with the same group take over. With
 // --emit all every event has a decision, so every event must reach the
-// decisions topic; the first member's decisions must be replay's. (State
-// is in memory in this version: the second member starts afresh, so its
-// decisions after the hand-over may differ from replay's.)
+// decisions topic, and every decision of both members must be replay's:
+// the second member starts with nothing in memory and restores the state
+// from the changelogs.
 func TestStreamStopLosesNothing(t *testing.T) {
 	for _, b := range streamtest.Brokers(t) {
 		t.Run(b.Name, func(t *testing.T) {
@@ -202,7 +202,8 @@ func readJSON(t *testing.T, path string, v any) {
 // TestStreamFleet runs two members of one group: they share the
 // partition numbers (each gets partition p of every topic), and together
 // catch every attack as replay does. The traffic is produced once both
-// hold their share, so no state moves between them; it is produced live,
+// hold their share (the second restores its share's state, empty, from
+// the changelogs, and the first keeps the rest); it is produced live,
 // in one burst to both topics, so a few decisions may differ from replay's
 // where a transaction arrived before the login that preceded it.
 func TestStreamFleet(t *testing.T) {
