@@ -107,33 +107,9 @@ func Replay(ctx context.Context, c ReplayConfig) (Summary, error) {
 			if it.fatal != nil {
 				return s, it.fatal
 			}
-			s.Events++
-			err := it.err
-			if err == nil {
-				// Admission (a forged timestamp) refuses like the decoder.
-				out, err = c.Engine.Decide(&it.ev, now(), out[:0])
-			}
-			if err != nil {
-				s.Rejected++
-				s.Rejections[event.ReasonOf(err)]++
-				if c.Rejected != nil {
-					c.Rejected(it.line, err)
-				}
-				continue
-			}
-			s.Accepted++
-			if c.Engine.Features().Stream.Duplicate {
-				s.Duplicates++
-			}
-			for _, d := range out {
-				s.Decisions++
-				s.Actions[d.Action.String()]++
-				s.Modes[string(d.Mode)]++
-			}
-			if len(out) > 0 {
-				if err := c.Output(out); err != nil {
-					return s, err
-				}
+			var err error
+			if out, err = c.decide(&s, it, now(), out); err != nil {
+				return s, err
 			}
 			if s.Events%4096 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -151,6 +127,38 @@ func Replay(ctx context.Context, c ReplayConfig) (Summary, error) {
 	s.Elapsed = time.Since(start)
 	s.State, s.RuleErrors = c.Engine.Stats(), c.Engine.RuleErrors()
 	return s, nil
+}
+
+// decide decides on one decoded line with the engine, counts it in s and
+// hands its decisions to Output, reusing out; the error is Output's.
+func (c *ReplayConfig) decide(s *Summary, it *decoded, now time.Time, out []rules.Decision) ([]rules.Decision, error) {
+	s.Events++
+	err := it.err
+	if err == nil {
+		// Admission (a forged timestamp) refuses like the decoder.
+		out, err = c.Engine.Decide(&it.ev, now, out[:0])
+	}
+	if err != nil {
+		s.Rejected++
+		s.Rejections[event.ReasonOf(err)]++
+		if c.Rejected != nil {
+			c.Rejected(it.line, err)
+		}
+		return out, nil
+	}
+	s.Accepted++
+	if c.Engine.Features().Stream.Duplicate {
+		s.Duplicates++
+	}
+	for _, d := range out {
+		s.Decisions++
+		s.Actions[d.Action.String()]++
+		s.Modes[string(d.Mode)]++
+	}
+	if len(out) > 0 {
+		return out, c.Output(out)
+	}
+	return out, nil
 }
 
 // decoded is one non-blank line, decoded (err is its rejection), or the
