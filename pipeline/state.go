@@ -23,24 +23,29 @@ func (e *Engine) TrackChanges(stage rules.Stage) {
 // call: its encoded state (a version byte, then the state), or nil when
 // the key was dropped (evicted or expired), a tombstone. A state that
 // cannot be encoded is reported as err, and skipped.
-func (e *Engine) Changes(stage rules.Stage, f func(key string, value []byte)) (err error) {
-	report := func(key string, v encoding.BinaryMarshaler, held bool) {
-		if !held {
+func (e *Engine) Changes(stage rules.Stage, f func(key string, value []byte)) error {
+	if stage == rules.IPStage {
+		return changes(e.ips.Store(), f)
+	}
+	return changes(e.users.Store(), f)
+}
+
+func changes[V any, P interface {
+	*V
+	encoding.BinaryMarshaler
+}](s *detectors.Store[V], f func(key string, value []byte)) (err error) {
+	s.Changes(func(key string, v *V) {
+		if v == nil {
 			f(key, nil)
 			return
 		}
-		b, merr := v.MarshalBinary()
+		b, merr := P(v).MarshalBinary()
 		if merr != nil {
 			err = fmt.Errorf("state of %q: %w", key, merr)
 			return
 		}
 		f(key, b)
-	}
-	if stage == rules.IPStage {
-		e.ips.Store().Changes(func(key string, v *detectors.IPState) { report(key, v, v != nil) })
-	} else {
-		e.users.Store().Changes(func(key string, v *detectors.UserState) { report(key, v, v != nil) })
-	}
+	})
 	return err
 }
 
