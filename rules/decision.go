@@ -2,6 +2,7 @@ package rules
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -147,16 +148,33 @@ func (d *Decision) UnmarshalJSON(b []byte) error {
 }
 
 // DecisionID derives a decision's id from the event id, the subject, the
-// rules version and the stage that decided, so a redelivered event yields
-// the same id and two stages never share one.
-func DecisionID(eventID string, s Subject, rulesVersion string, stage Stage) string {
+// rules version, the stage that decided and what was decided (action, mode,
+// expiry and the rules that fired). A redelivered event decided the same way
+// yields the same id, two stages never share one, and an event decided again
+// differently (after state was lost, say) gets a new id: consumers that
+// deduplicate on the id never keep a stale decision in place of a new one.
+func DecisionID(d *Decision, stage Stage) string {
 	h := sha256.New()
-	for _, part := range []string{eventID, s.Kind, s.ID, rulesVersion} {
+	for _, part := range []string{d.EventID, d.Subject.Kind, d.Subject.ID, d.RulesVersion} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
 	if stage != UserStage {
 		h.Write([]byte(stage.String()))
+	}
+	// The content is hashed after the fields above so that the ids of
+	// decisions with no content of their own would still differ by event.
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(d.ExpiresAt.UnixNano()))
+	h.Write([]byte{1, byte(d.Action)})
+	h.Write([]byte(d.Mode))
+	h.Write([]byte{0})
+	h.Write(buf[:])
+	for _, r := range d.Reasons {
+		h.Write([]byte(r.Rule))
+		h.Write([]byte{0})
+		h.Write([]byte(r.Mode))
+		h.Write([]byte{0})
 	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])

@@ -160,7 +160,7 @@ func subjectID(kind string, ev *event.Event) (string, bool) {
 func combine(set *Set, stage Stage, ev *event.Event, f *detectors.Features, subj Subject, fired []*Rule, now time.Time) Decision {
 	d := Decision{
 		EventID: ev.ID, UserID: ev.UserID, Subject: subj, TS: ev.TS, DecidedAt: now, ExpiresAt: ev.TS,
-		Mode: Enforce, RulesVersion: set.Version, DecisionID: DecisionID(ev.ID, subj, set.Version, stage),
+		Mode: Enforce, RulesVersion: set.Version,
 	}
 	// The enforced rules decide; shadow rules decide only when they ask for
 	// more than the enforced ones, and then the whole decision is shadow so
@@ -195,6 +195,7 @@ func combine(set *Set, stage Stage, ev *event.Event, f *detectors.Features, subj
 		}
 		d.Reasons = append(d.Reasons, Reason{Rule: r.ID, Detector: r.Detector, Summary: summary, Mode: r.Mode, Action: r.Action, Score: r.Score, Evidence: evidence})
 	}
+	d.DecisionID = DecisionID(&d, stage)
 	return d
 }
 
