@@ -42,6 +42,12 @@ type reader struct {
 
 // openReader reads the whole file into memory rather than mapping it, so
 // that a file rewritten in place cannot change under a reader in use.
+//
+// A reader is never closed: maxminddb's Close drops the buffer under
+// lookups that may still be running in other workers (a data race, and
+// lookups that come back empty). An in-memory reader holds no file or
+// mapping, so once swapped out the garbage collector frees it after the last
+// lookup through it returns.
 func openReader(path string) (*reader, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -60,15 +66,6 @@ func openReader(path string) (*reader, error) {
 		return nil, rerr
 	}
 	return &reader{raw: raw, path: path}, nil
-}
-
-func (r *reader) close() {
-	if r.geo != nil {
-		_ = r.geo.Close()
-	}
-	if r.raw != nil {
-		_ = r.raw.Close()
-	}
 }
 
 func (r *reader) cityRecord(addr netip.Addr) (*geoip2.City, error) {
@@ -129,9 +126,7 @@ func (d *DB) load(reload bool) []error {
 			warns = append(warns, fmt.Errorf("geoip: %s database %s %s (%v); %s", db.schema, db.path, what, err, keep))
 			continue
 		}
-		if old := db.ptr.Swap(r); old != nil {
-			old.close()
-		}
+		db.ptr.Store(r)
 		swapped = true
 	}
 	if swapped || !reload {
@@ -146,15 +141,14 @@ func (d *DB) Generation() uint64 { return d.gen.Load() }
 // Paths returns the configured City and ASN paths.
 func (d *DB) Paths() (city, asn string) { return d.cityPath, d.asnPath }
 
-// Close releases the files.
+// Close drops the databases: later lookups resolve nothing, lookups already
+// running finish on the version they started with.
 func (d *DB) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, p := range []*atomic.Pointer[reader]{&d.city, &d.asn} {
-		if r := p.Swap(nil); r != nil {
-			r.close()
-		}
-	}
+	d.city.Store(nil)
+	d.asn.Store(nil)
+	d.gen.Add(1)
 }
 
 // Lookup resolves addr. Absent, private, loopback, link-local, multicast,
