@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -87,6 +88,7 @@ func (s *Member) ended(g *generation, commitErr error) {
 			// is rebuilt from them.
 			r.Abandoned = append(r.Abandoned, fmt.Sprintf("%s/%d", w.stageID, w.partition))
 			delete(s.states(w.stage), w.partition)
+			c.Metrics.StateKeys.DeleteLabelValues(w.stageID, strconv.Itoa(w.partition))
 		}
 	}
 	slices.Sort(r.Abandoned)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -147,10 +148,13 @@ func stickyOwners(ms []kafka.GroupMember, numbers []int) map[int]string {
 
 // retain drops the state of partitions no longer assigned: the next owner
 // restores it from the changelog.
-func retain(states map[int]*partState, assigned map[int][]*source) {
+// retain drops the states of the partitions not in assigned, and their
+// state-size series: the next owner publishes them.
+func retain(states map[int]*partState, assigned map[int][]*source, m *Metrics, stage string) {
 	for p := range states {
 		if _, ok := assigned[p]; !ok {
 			delete(states, p)
+			m.StateKeys.DeleteLabelValues(stage, strconv.Itoa(p))
 		}
 	}
 }

@@ -193,8 +193,8 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 			}
 		}
 	}
-	retain(s.users, userSources)
-	retain(s.ips, ipSources)
+	retain(s.users, userSources, c.Metrics, "user")
+	retain(s.ips, ipSources, c.Metrics, "ip")
 	s.assigned.Store(int32(len(userSources) + len(ipSources)))
 	c.Metrics.Partitions.WithLabelValues("user").Set(float64(len(userSources)))
 	c.Metrics.Partitions.WithLabelValues("ip").Set(float64(len(ipSources)))
@@ -212,8 +212,10 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 			}
 			states[p] = ps
 		}
+		// prev starts at the engine's totals: a state kept from the last
+		// generation has counted its evictions and expirations already.
 		w := &worker{cfg: c, stage: stage, stageID: stageName(stage), partition: p, engine: ps.engine, state: ps, sources: srcs, acks: g.acks, progress: g.progress,
-			isolated: s.isolated, inputs: s.inputs, ipPartitions: s.ipPartitions}
+			isolated: s.isolated, inputs: s.inputs, ipPartitions: s.ipPartitions, prev: ps.engine.Stats()}
 		g.wg.Add(1)
 		g.workers = append(g.workers, w)
 		gen.Start(func(ctx context.Context) {
