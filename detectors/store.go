@@ -72,10 +72,18 @@ func (s *Store[V]) Delete(key string) {
 	delete(s.changed, key)
 }
 
-// Changes calls f for every key changed since the last call, with its
+// Changes calls f for every key changed since the last Changes, with its
 // state, or nil when the key was evicted or expired (a tombstone), and
-// forgets them.
+// forgets them. Tombstones come first: a store of the same cap that
+// applies them in order (a restore) then makes room before it adds, and so
+// never evicts a key the original still holds.
 func (s *Store[V]) Changes(f func(key string, v *V)) {
+	for key := range s.changed {
+		if !s.lru.Contains(key) {
+			f(key, nil)
+			delete(s.changed, key)
+		}
+	}
 	for key := range s.changed {
 		v, _ := s.lru.Peek(key)
 		f(key, v)

@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -64,4 +65,40 @@ func TestStateVersion(t *testing.T) {
 	if err := back.UnmarshalBinary(newer); !errors.Is(err, ErrStateVersion) {
 		t.Errorf("a newer encoding: %v, want ErrStateVersion", err)
 	}
+}
+
+// TestStoreRestoreAtCap replays a full store's changes, batch by batch, into
+// a store of the same cap, as a restore from the changelog does: it must
+// hold the same keys after every batch, evicting none of its own.
+func TestStoreRestoreAtCap(t *testing.T) {
+	const max = 8
+	orig := NewStore(max, 1<<40, func(c *counter) int64 { return c.Last })
+	orig.Track()
+	restored := NewStore(max, 1<<40, func(c *counter) int64 { return c.Last })
+	for batch := 0; batch < 50; batch++ {
+		// Each batch touches a few old keys and adds new ones past the cap.
+		for i := 0; i < 5; i++ {
+			orig.Get(fmt.Sprintf("k%d", (batch*3+i*7)%40), 0)
+		}
+		orig.Changes(func(key string, v *counter) {
+			if v == nil {
+				restored.Delete(key)
+				return
+			}
+			restored.Put(key, v)
+		})
+		if got, want := restored.lru.Keys(), orig.lru.Keys(); !sameKeys(got, want) {
+			t.Fatalf("batch %d: restored keys %v, original holds %v", batch, got, want)
+		}
+	}
+	if orig.Evictions == 0 {
+		t.Fatal("the original never reached its cap")
+	}
+}
+
+func sameKeys(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
