@@ -2,8 +2,9 @@
 # kafka.sh starts and stops the single-node Apache Kafka broker (KRaft, no
 # ZooKeeper) that the integration tests run against.
 #
-#   scripts/kafka.sh start   # prints the bootstrap address, e.g. 127.0.0.1:39092
+#   scripts/kafka.sh start     # prints the bootstrap address, e.g. 127.0.0.1:39092
 #   scripts/kafka.sh stop
+#   scripts/kafka.sh restart   # stop and start again: same data, same ports
 #
 # The jars come from Maven Central through scripts/kafka/pom.xml and are cached
 # in $RISKD_CACHE (default ~/.cache/riskd), so only the first run downloads;
@@ -13,7 +14,10 @@
 # /tmp/riskd-services; scripts/with-services.sh gives each run its own) and
 # listens on free loopback ports only (broker and controller), claimed
 # against other runs (see lib.sh); a port taken by another process during
-# start-up means a new start on other ports.
+# start-up means a new start on other ports. A restart keeps the folder and
+# the ports (they stay claimed while the broker is down), as a broker
+# restarted in place does: the broker-restart test needs its clients to
+# find it where it was, with the topics and offsets it had.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -83,6 +87,18 @@ launch() {
 	port=$(free_port)
 	cport=$(free_port)
 	while [ "$port" = "$cport" ]; do cport=$(free_port); done
+	configure
+	local cluster
+	cluster=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/stderr") ||
+		die "StorageTool random-uuid failed: $(tail -5 "$dir/stderr")"
+	"${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties" \
+		>>"$dir/format.log" 2>&1 || die "StorageTool format failed: $(tail -5 "$dir/format.log")"
+	boot "$port"
+}
+
+# configure writes the broker's and its logger's settings into $dir for
+# $port and $cport, and sets java to the command line that runs Kafka's tools.
+configure() {
 	cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
@@ -113,18 +129,21 @@ appender.file.fileName=$dir/server.log
 appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=[%d] %p %m (%c)%n
 EOF
-	local java=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+	java=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
 		-Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*")
-	local cluster
-	cluster=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/stderr") ||
-		die "StorageTool random-uuid failed: $(tail -5 "$dir/stderr")"
-	"${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties" \
-		>>"$dir/format.log" 2>&1 || die "StorageTool format failed: $(tail -5 "$dir/format.log")"
+}
+
+# boot starts the broker configured in $dir, listening on $1, and waits
+# until it runs. It sets address, or leaves it empty when another process
+# took one of the ports first.
+boot() {
+	local mark
+	mark=$(wc -l <"$dir/server.log" 2>/dev/null || echo 0)
 	nohup "${java[@]}" kafka.Kafka "$dir/server.properties" >>"$dir/stdout" 2>>"$dir/stderr" </dev/null &
 	echo $! >"$dir/pid"
 	for _ in $(seq 1 600); do
-		if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null; then
-			address=127.0.0.1:$port
+		if tail -n +"$((mark + 1))" "$dir/server.log" 2>/dev/null | grep -q "Kafka Server started"; then
+			address=127.0.0.1:$1
 			echo "$address" >"$dir/address"
 			return
 		fi
@@ -139,11 +158,28 @@ EOF
 	die "broker did not start within 60 s; see $dir/server.log"
 }
 
+# restart stops the broker of $dir and starts it again on its data and
+# ports (read back from its settings).
+restart() {
+	[ -f "$dir/server.properties" ] || die "no broker to restart in $dir: run kafka.sh start first"
+	stop 300
+	local port cport
+	port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$dir/server.properties")
+	cport=$(sed -n 's/^controller.quorum.voters=1@127.0.0.1:\([0-9]*\)$/\1/p' "$dir/server.properties")
+	[ -n "$port" ] && [ -n "$cport" ] || die "cannot read the ports of $dir/server.properties"
+	configure
+	local address
+	boot "$port"
+	[ -n "$address" ] || die "a port of the broker was taken while it was down; see $dir/server.log"
+	echo "$address"
+}
+
 case "${1:-}" in
 start) start ;;
+restart) restart ;;
 stop)
 	stop
 	release_ports
 	;;
-*) die "usage: kafka.sh start|stop" ;;
+*) die "usage: kafka.sh start|restart|stop" ;;
 esac

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskd/riskd/internal/streamtest"
 	"github.com/riskd/riskd/internal/testenv"
@@ -19,68 +25,167 @@ import (
 // after the kill's last changelog write are decided again, with the same
 // ids), and every attack is caught.
 func TestFaultKillAndRestart(t *testing.T) {
-	data, _ := testenv.ShippedTraffic(t)
-	want, _ := testenv.ReplayAll(t, data, true)
-	wantByID := map[string]rules.Decision{}
-	for _, d := range want {
-		wantByID[d.DecisionID] = d
-	}
+	f := newFault(t)
 	for _, b := range streamtest.Brokers(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq")
-			streamtest.CreateTopics(t, b, 4, n[0], n[1])
-			recs, _ := streamtest.Records(data, n[0], n[1])
-			args := []string{"run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-" + n[0],
-				"--topics", n[0] + "," + n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
-				"--geoip-city", testenv.City, "--geoip-asn", testenv.ASN, "--emit", "all",
-				"--metrics-addr", "127.0.0.1:0", "--log-format", "json"}
-			// Produce in paced chunks, so that the kill lands mid-stream.
-			produced := make(chan struct{})
-			go func() {
-				defer close(produced)
-				for i := 0; i < len(recs); i += 500 {
-					streamtest.Produce(t, b, recs[i:min(i+500, len(recs))])
-					time.Sleep(30 * time.Millisecond)
-				}
-			}()
-			cmd, addr, _ := startRun(t, args...)
-			waitStatus(t, addr+"/readyz", http.StatusOK)
-			for deadline := time.Now().Add(time.Minute); eventsDecided(get(t, addr+"/metrics"), n[0], n[1]) < len(recs)/3; time.Sleep(20 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("riskd run decided too little to be killed in the middle")
-				}
-			}
-			decidedAtKill := eventsDecided(get(t, addr+"/metrics"), n[0], n[1])
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
-			t.Logf("SIGKILL after %d of %d events decided", decidedAtKill, len(recs))
+			args, decisions, produced := f.start(t, b, 250, 100*time.Millisecond)
+			m := startMember(t, args)
+			waitStatus(t, m.addr+"/readyz", http.StatusOK)
+			f.waitDecided(t, len(f.recs)/3, m)
+			m.kill(t)
 			<-produced
 
-			_, addr, _ = startRun(t, args...)
-			waitStatus(t, addr+"/readyz", http.StatusOK)
-			got := streamtest.Consume(t, b, n[2], 2*time.Minute, streamtest.HaveAll(want))
-			byID, total := streamtest.DecisionIDs(t, got)
-			differ, extra := 0, 0
-			for id, d := range byID {
-				w, ok := wantByID[id]
-				switch {
-				case !ok:
-					extra++
-				case w.Action != d.Action || w.Subject != d.Subject:
-					differ++
-				}
-			}
-			t.Logf("%d decision messages, %d distinct (%d decided again after the kill), replay has %d; %d not replay's, %d differ",
-				total, len(byID), total-len(byID), len(want), extra, differ)
-			if extra > 0 || differ > 0 || len(byID) != len(want) {
-				t.Errorf("after a kill and restart, %d decisions are not replay's and %d differ (of %d)", extra, differ, len(want))
-			}
-			t.Logf("keys restored from the changelog by the second process: %s", metricLine(get(t, addr+"/metrics"), "riskd_state_restored_keys_total"))
-			streamtest.CheckCaught(t, byID)
+			m = startMember(t, args)
+			waitStatus(t, m.addr+"/readyz", http.StatusOK)
+			f.check(t, b, decisions)
+			t.Logf("keys restored from the changelog by the second process: %s", metricLine(get(t, m.addr+"/metrics"), "riskd_state_restored_keys_total"))
 		})
 	}
+}
+
+// fault is the labelled traffic of a fault test and replay's decisions on
+// it, which the fleet under fault must make exactly.
+type fault struct {
+	data  []byte
+	want  []rules.Decision
+	byID  map[string]rules.Decision
+	recs  []*kgo.Record
+	topic [2]string // the input topics of the current subtest
+}
+
+func newFault(t *testing.T) *fault {
+	data, _ := testenv.ShippedTraffic(t)
+	want, _ := testenv.ReplayAll(t, data, true)
+	f := &fault{data: data, want: want, byID: map[string]rules.Decision{}}
+	for _, d := range want {
+		f.byID[d.DecisionID] = d
+	}
+	return f
+}
+
+// start creates the topics of a subtest on b, starts producing the traffic
+// in chunks of chunk records every pause (so that faults land mid-stream),
+// and returns the arguments of its `riskd run` members, the decisions
+// topic, and a channel closed once everything is produced.
+func (f *fault) start(t *testing.T, b streamtest.Broker, chunk int, pause time.Duration) ([]string, string, <-chan struct{}) {
+	n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq")
+	streamtest.CreateTopics(t, b, 4, n[0], n[1])
+	f.topic = [2]string{n[0], n[1]}
+	f.recs, _ = streamtest.Records(f.data, n[0], n[1])
+	args := []string{"run", "--brokers", strings.Join(b.Addrs, ","), "--group", "g-" + n[0],
+		"--topics", n[0] + "," + n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
+		"--geoip-city", testenv.City, "--geoip-asn", testenv.ASN, "--emit", "all",
+		"--metrics-addr", "127.0.0.1:0", "--log-format", "json"}
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for i := 0; i < len(f.recs); i += chunk {
+			streamtest.Produce(t, b, f.recs[i:min(i+chunk, len(f.recs))])
+			time.Sleep(pause)
+		}
+	}()
+	return args, n[2], produced
+}
+
+// waitDecided waits until the members together have decided at least n
+// events of the inputs and each has committed offsets twice since it
+// started: a fault then lands on state that is partly in the changelogs
+// (on a real broker the writes run well behind the deciding).
+func (f *fault) waitDecided(t *testing.T, n int, ms ...*member) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		total, committed := 0, true
+		var written []string
+		for _, m := range ms {
+			page := get(t, m.addr+"/metrics")
+			total += eventsDecided(page, f.topic[0], f.topic[1])
+			committed = committed && metricValue(page, "riskd_offset_commits_total") >= 2
+			written = append(written, metricLine(page, "riskd_output_messages_total"))
+		}
+		if total >= n && committed {
+			t.Logf("%d of %d events decided; messages written: %s", total, len(f.recs), strings.Join(written, "; "))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the members decided %d events in a minute, waiting for %d (committed twice: %v)", total, n, committed)
+		}
+	}
+}
+
+// check reads the decisions topic until it holds all of replay's decisions
+// and fails t unless its distinct decisions are exactly replay's (same
+// ids, so same actions and subjects) and every attack is caught.
+func (f *fault) check(t *testing.T, b streamtest.Broker, topic string) {
+	t.Helper()
+	got := streamtest.Consume(t, b, topic, 2*time.Minute, streamtest.HaveAll(f.want))
+	byID, total := streamtest.DecisionIDs(t, got)
+	extra := 0
+	for id := range byID {
+		if _, ok := f.byID[id]; !ok {
+			extra++
+		}
+	}
+	t.Logf("%d decision messages, %d distinct (%d decided again), replay has %d; %d not replay's",
+		total, len(byID), total-len(byID), len(f.want), extra)
+	missing := 0
+	for _, d := range f.want {
+		if _, ok := byID[d.DecisionID]; !ok {
+			if missing++; missing <= 10 {
+				t.Logf("missing: event %s at %s, %s on %s %s (%s)", d.EventID, d.TS.Format(time.RFC3339), d.Action, d.Subject.Kind, d.Subject.ID, reasonRules(d))
+			}
+		}
+	}
+	if extra > 0 || len(byID) != len(f.want) {
+		t.Errorf("%d decisions are not replay's, %d of replay's %d made", extra, len(byID)-extra, len(f.want))
+	}
+	streamtest.CheckCaught(t, byID)
+}
+
+// member is one `riskd run` process of a fault test.
+type member struct {
+	cmd      *exec.Cmd
+	addr     string
+	restored atomic.Int64 // partitions whose state it restored from a changelog
+	done     chan struct{}
+}
+
+// startMember starts `riskd run` with args and counts, from its log, the
+// partitions it restores.
+func startMember(t *testing.T, args []string) *member {
+	t.Helper()
+	cmd, addr, logs := startRun(t, args...)
+	m := &member{cmd: cmd, addr: addr, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for l := range logs {
+			if l["message"] == "state restored" {
+				m.restored.Add(1)
+			}
+		}
+	}()
+	return m
+}
+
+// kill ends the process with SIGKILL, as a crash.
+func (m *member) kill(t *testing.T) {
+	t.Helper()
+	if err := m.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.cmd.Wait()
+	<-m.done
+}
+
+// stop ends the process with SIGTERM, as a deploy does, and waits for it.
+func (m *member) stop(t *testing.T) {
+	t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cmd.Wait(); err != nil {
+		t.Errorf("riskd run after SIGTERM: %v", err)
+	}
+	<-m.done
 }
 
 // metricLine returns the samples of the metric name in a /metrics page,
@@ -93,4 +198,25 @@ func metricLine(page, name string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// metricValue returns the value of the metric name, without labels, in a
+// /metrics page (0 when absent).
+func metricValue(page, name string) float64 {
+	for _, l := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			var f float64
+			_, _ = fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+func reasonRules(d rules.Decision) string {
+	var ids []string
+	for _, r := range d.Reasons {
+		ids = append(ids, r.Rule)
+	}
+	return strings.Join(ids, ",")
 }

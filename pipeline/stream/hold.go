@@ -14,9 +14,10 @@ import (
 // partition that sent it (the newest event time that worker had decided),
 // and an attempt is released once every partition's watermark has passed
 // it. A partition whose last message said it was caught up (nothing more
-// to read) holds nothing back; user-stage workers say so in a heartbeat to
-// every address partition when they catch up, and every so often while
-// they work through a backlog. Nothing waits longer than maxHold, and the
+// to read) holds nothing back while the address worker is caught up too;
+// user-stage workers say so in a heartbeat to every address partition when
+// they catch up, and every so often while they work through a backlog, and
+// say they are not when they give the partition up (a rebalance or a stop). Nothing waits longer than maxHold, and the
 // hold keeps at most maxItems attempts and maxBytes bytes of their
 // messages: beyond either, the earliest held goes on without waiting
 // (counted in overflows).
@@ -88,13 +89,17 @@ func (h *hold) mark(src int, mark int64, caught bool) {
 	p.mark = max(p.mark, mark)
 }
 
-// release pops the next item that may be decided at now.
-func (h *hold) release(now time.Time) (item, bool) {
+// release pops the next item that may be decided at now. backlog says the
+// address worker has more of its own input to read: a partition's "caught
+// up" then dates from when it was written, and that partition's later
+// messages (from its next owner, after a rebalance) may still be ahead in
+// the input, so every partition's watermark counts.
+func (h *hold) release(now time.Time, backlog bool) (item, bool) {
 	if len(h.items) == 0 {
 		return item{}, false
 	}
 	top := h.items[0]
-	ordered := top.ts <= h.watermark(now.Sub(top.arrived) < caughtGrace)
+	ordered := top.ts <= h.watermark(backlog || now.Sub(top.arrived) < caughtGrace)
 	timedOut := now.Sub(top.arrived) >= h.maxHold
 	full := len(h.items) > h.maxItems || h.bytes > h.maxBytes
 	if !ordered && !timedOut && !full {

@@ -49,7 +49,7 @@ func TestHoldBounds(t *testing.T) {
 			}
 			var released []int64
 			for {
-				it, ok := h.release(start.Add(tt.after))
+				it, ok := h.release(start.Add(tt.after), false)
 				if !ok {
 					break
 				}
@@ -85,10 +85,10 @@ func TestHoldOrders(t *testing.T) {
 	h := newHold(2*time.Second, 2)
 	h.add(heldItem(200, 10, 1), 0, 300, false, now)
 	h.add(heldItem(100, 10, 2), 1, 150, false, now)
-	if _, ok := h.release(now); !ok {
+	if _, ok := h.release(now, false); !ok {
 		t.Fatal("attempt at 100 is behind both watermarks (300, 150) but was not released")
 	}
-	if _, ok := h.release(now); ok {
+	if _, ok := h.release(now, false); ok {
 		t.Fatal("attempt at 200 released before partition 1 passed it")
 	}
 	// Marks from partitions that do not exist change nothing and
@@ -99,14 +99,56 @@ func TestHoldOrders(t *testing.T) {
 	if len(h.parts) != 2 {
 		t.Fatalf("hold grew to %d partitions", len(h.parts))
 	}
-	if _, ok := h.release(now); ok {
+	if _, ok := h.release(now, false); ok {
 		t.Fatal("a mark from a partition that does not exist released an attempt")
 	}
 	h.mark(1, 250, false)
-	if it, ok := h.release(now); !ok || it.msg.Offset != 1 {
+	if it, ok := h.release(now, false); !ok || it.msg.Offset != 1 {
 		t.Fatalf("attempt at 200 not released after every partition passed it: %v %v", it.msg.Offset, ok)
 	}
 	if off, ok := h.minOffset(); ok {
 		t.Errorf("empty hold has a min offset %d", off)
+	}
+}
+
+// TestHoldCaughtPartitions: a partition that said it was caught up holds
+// nothing back once the caught grace has passed, unless the address worker
+// has a backlog of its own (the partition's later messages may be ahead in
+// it) or the partition said it left (a rebalance gave it to another
+// member, which has not caught up yet).
+func TestHoldCaughtPartitions(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	later := start.Add(caughtGrace + time.Millisecond)
+	tests := []struct {
+		name    string
+		left    bool // partition 1 said it left after catching up
+		backlog bool
+		want    bool
+	}{
+		{"caught partition, worker caught up: released", false, false, true},
+		{"caught partition, worker behind: held", false, true, false},
+		{"partition left: held", true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHold(2*time.Second, 2)
+			h.mark(1, 1_000, true) // partition 1 caught up at 1,000
+			if tt.left {
+				h.mark(1, 1_000, false)
+			}
+			// Partition 0 has passed 5,000; its attempt at 5,000 waits for
+			// nothing but partition 1.
+			h.add(heldItem(5_000, 10, 7), 0, 5_000, false, start)
+			if _, ok := h.release(later, tt.backlog); ok != tt.want {
+				t.Errorf("released %v, want %v", ok, tt.want)
+			}
+			// Partition 1 passing the attempt releases it in every case.
+			h.mark(1, 5_000, false)
+			if !tt.want {
+				if _, ok := h.release(later, tt.backlog); !ok {
+					t.Error("not released once every partition passed it")
+				}
+			}
+		})
 	}
 }

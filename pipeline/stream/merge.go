@@ -197,6 +197,23 @@ func (w *worker) beat() {
 	if (!caught || w.toldCaught) && time.Since(w.lastBeat) < w.cfg.IPHold/4 {
 		return
 	}
+	w.heartbeat(caught)
+}
+
+// leave tells every address partition, in the last batch of a generation,
+// that this partition is no longer caught up: until its next owner says
+// otherwise, events go on arriving that nobody reads, and an address
+// partition that still took it for caught up would decide later attempts
+// from other partitions before them (a spray counted short).
+func (w *worker) leave() {
+	if w.ipPartitions > 0 {
+		w.heartbeat(false)
+	}
+}
+
+// heartbeat adds to the batch a heartbeat to every address partition with
+// this partition's watermark and whether it has caught up.
+func (w *worker) heartbeat(caught bool) {
 	v := record.AppendObservation(nil, &record.Observation{Heartbeat: true, Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
 	for p := 0; p < w.ipPartitions; p++ {
 		w.batch.add(kafka.Message{Topic: w.cfg.IPTopic, Partition: p, Value: v,

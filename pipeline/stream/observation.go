@@ -25,21 +25,30 @@ const ReasonInvalidObservation = "invalid_observation"
 // headerHeartbeat marks heartbeats, which go to the partition they name.
 const headerHeartbeat = "riskd-heartbeat"
 
-// explicitBalancer sends heartbeats to the partition they name and the
-// rest of the messages through next. It is safe for concurrent use when
-// next is.
-type explicitBalancer struct{ next kafka.Balancer }
+// explicitBalancer sends heartbeats, and every message to a topic in
+// fixed (the changelogs), to the partition they name, and the rest of the
+// messages through next: kafka-go's Writer ignores Message.Partition and
+// asks the Balancer. A changelog message must land in the partition of the
+// state it belongs to, whatever its key hashes to: the applied offsets are
+// keyed by input, and a restore reads only its own partition. It is safe
+// for concurrent use when next is.
+type explicitBalancer struct {
+	next  kafka.Balancer
+	fixed map[string]bool
+}
 
 func (b explicitBalancer) Balance(m kafka.Message, partitions ...int) int {
+	explicit := b.fixed[m.Topic]
 	for _, h := range m.Headers {
-		if h.Key == headerHeartbeat {
-			if slices.Contains(partitions, m.Partition) {
-				return m.Partition
-			}
-			return partitions[m.Partition%len(partitions)]
-		}
+		explicit = explicit || h.Key == headerHeartbeat
 	}
-	return b.next.Balance(m, partitions...)
+	if !explicit {
+		return b.next.Balance(m, partitions...)
+	}
+	if slices.Contains(partitions, m.Partition) {
+		return m.Partition
+	}
+	return partitions[m.Partition%len(partitions)]
 }
 
 // watermarkLeeway is how far past the wall clock plus max_future an

@@ -58,19 +58,27 @@ type Member struct {
 
 // New checks c and returns a stream ready to Run. It wraps the
 // writer's Balancer so that its heartbeats reach every partition of the
-// repartition topic, and raises its BatchBytes to MaxMessageBytes when
+// repartition topic and its changelog messages the partition of their
+// state, and raises its BatchBytes to MaxMessageBytes when
 // lower (kafka-go refuses a larger message outright).
 func New(c Config) (*Member, error) {
 	if err := c.defaults(); err != nil {
 		return nil, err
 	}
 	c.Metrics.RulesInfo.WithLabelValues(c.Rules.Version).Set(1)
-	// Heartbeats to the repartition topic name their partition.
+	// Heartbeats to the repartition topic and changelog messages name
+	// their partition.
 	next := c.Writer.Balancer
 	if next == nil {
 		next = &kafka.Murmur2Balancer{}
 	}
-	c.Writer.Balancer = explicitBalancer{next: next}
+	fixed := map[string]bool{}
+	for _, t := range []string{c.UserStateTopic, c.IPStateTopic} {
+		if t != "" {
+			fixed[t] = true
+		}
+	}
+	c.Writer.Balancer = explicitBalancer{next: next, fixed: fixed}
 	const kafkaGoBatchBytes = 1 << 20 // kafka.Writer's default BatchBytes
 	if batch := c.Writer.BatchBytes; (batch == 0 && c.MaxMessageBytes > kafkaGoBatchBytes) || (batch > 0 && batch < int64(c.MaxMessageBytes)) {
 		c.Writer.BatchBytes = int64(c.MaxMessageBytes)

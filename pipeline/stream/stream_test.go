@@ -158,7 +158,14 @@ func TestStreamStopLosesNothing(t *testing.T) {
 
 			stop = streamtest.Run(streamtest.NewMember(t, b, tp, group, true))
 			events := func(recs []*kgo.Record) map[string]bool { return streamtest.Seen(recs, "event_id") }
-			got := streamtest.Consume(t, b, tp.Decisions, 2*time.Minute, func(r []*kgo.Record) bool { return len(events(r)) >= sum.Accepted })
+			// Every event has a user-stage decision; the address stage's
+			// come after them (its hold waits for every partition), so
+			// the reading goes on until replay's are all there, or until
+			// the topic is quiet once every event has its decision.
+			complete, quiet := streamtest.HaveAll(want), streamtest.Quiet(3*time.Second)
+			got := streamtest.Consume(t, b, tp.Decisions, 2*time.Minute, func(r []*kgo.Record) bool {
+				return complete(r) || (len(events(r)) >= sum.Accepted && quiet(r))
+			})
 			if err, _ := stop(); err != nil {
 				t.Fatalf("second member: Run: %v", err)
 			}

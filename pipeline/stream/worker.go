@@ -225,7 +225,7 @@ func (w *worker) loop(ctx context.Context, batches chan<- *batch) {
 		}
 		if w.hold != nil {
 			for {
-				x, ok := w.hold.release(start)
+				x, ok := w.hold.release(start, !w.caughtUp())
 				if !ok {
 					break
 				}
@@ -249,6 +249,9 @@ func (w *worker) loop(ctx context.Context, batches chan<- *batch) {
 func (w *worker) drain(batches chan<- *batch, written <-chan bool, cancelWrites func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.DrainTimeout)
 	defer cancel()
+	if w.stage == rules.UserStage {
+		w.leave()
+	}
 	handed := w.flush(batches, ctx.Done())
 	close(batches)
 	if handed {
