@@ -76,13 +76,15 @@ PAIRS ?= 5
 bench-replay: toolchain
 	scripts/replay-vs-floor.sh $(PAIRS)
 
-# The streaming path and the ClickHouse writer, against the embedded broker,
-# Apache Kafka and ClickHouse (started and stopped around them).
+# The streaming path, the ClickHouse writer and the state restore (1,000,000
+# users), against the embedded broker, Apache Kafka and ClickHouse (started
+# and stopped around them).
 bench-services: toolchain
 	scripts/deps.sh
 	@mkdir -p bin
 	scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench "StreamThroughput|ClickHouseWrite" -benchtime 3x -count 3 ./benchmarks/ && \
-		$(GO) test -run "^$$" -bench StreamLatency -benchtime 300x -count 3 ./benchmarks/' | tee bin/bench-services.txt
+		$(GO) test -run "^$$" -bench StreamLatency -benchtime 300x -count 3 ./benchmarks/ && \
+		$(GO) test -run "^$$" -bench Restore -benchtime 2x -benchmem -timeout 30m ./pipeline/stream/' | tee bin/bench-services.txt
 
 # Rebuild the test GeoIP databases from testdata/geoip/networks.csv.
 geoip: toolchain
