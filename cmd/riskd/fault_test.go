@@ -26,21 +26,17 @@ import (
 // ids), and every attack is caught.
 func TestFaultKillAndRestart(t *testing.T) {
 	f := newFault(t)
-	for _, b := range streamtest.Brokers(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			args, decisions, produced := f.start(t, b, 250, 100*time.Millisecond)
-			m := startMember(t, args)
-			waitStatus(t, m.addr+"/readyz", http.StatusOK)
-			f.waitDecided(t, len(f.recs)/3, m)
-			m.kill(t)
-			<-produced
-
-			m = startMember(t, args)
-			waitStatus(t, m.addr+"/readyz", http.StatusOK)
-			f.check(t, b, decisions)
+	f.onEach(t, func(t *testing.T, args []string) func() {
+		m := startMember(t, args)
+		waitStatus(t, m.addr+"/readyz", http.StatusOK)
+		f.waitDecided(t, len(f.recs)/3, m)
+		m.kill(t)
+		m = startMember(t, args)
+		waitStatus(t, m.addr+"/readyz", http.StatusOK)
+		return func() {
 			t.Logf("keys restored from the changelog by the second process: %s", metricLine(get(t, m.addr+"/metrics"), "riskd_state_restored_keys_total"))
-		})
-	}
+		}
+	})
 }
 
 // fault is the labelled traffic of a fault test and replay's decisions on
@@ -63,11 +59,20 @@ func newFault(t *testing.T) *fault {
 	return f
 }
 
-// start creates the topics of a subtest on b, starts producing the traffic
-// in chunks of chunk records every pause (so that faults land mid-stream),
-// and returns the arguments of its `riskd run` members, the decisions
-// topic, and a channel closed once everything is produced.
-func (f *fault) start(t *testing.T, b streamtest.Broker, chunk int, pause time.Duration) ([]string, string, <-chan struct{}) {
+// onEach runs inject as a subtest on every broker (see under).
+func (f *fault) onEach(t *testing.T, inject func(t *testing.T, args []string) (after func())) {
+	for _, b := range streamtest.Brokers(t) {
+		t.Run(b.Name, func(t *testing.T) { f.under(t, b, inject) })
+	}
+}
+
+// under runs one fault test on b: it creates the topics, starts producing
+// the traffic in paced chunks (so that faults land mid-stream), calls
+// inject with the arguments of the test's `riskd run` members to start
+// them and do the harm, waits for the last event to be produced, checks
+// the decisions (see check), and then calls what inject returned, if
+// anything, for the figures it logs.
+func (f *fault) under(t *testing.T, b streamtest.Broker, inject func(t *testing.T, args []string) (after func())) {
 	n := streamtest.Names(b.Name, "auth", "txn", "decisions", "dlq")
 	streamtest.CreateTopics(t, b, 4, n[0], n[1])
 	f.topic = [2]string{n[0], n[1]}
@@ -79,12 +84,23 @@ func (f *fault) start(t *testing.T, b streamtest.Broker, chunk int, pause time.D
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
-		for i := 0; i < len(f.recs); i += chunk {
-			streamtest.Produce(t, b, f.recs[i:min(i+chunk, len(f.recs))])
-			time.Sleep(pause)
+		for i := 0; i < len(f.recs); i += 250 {
+			streamtest.Produce(t, b, f.recs[i:min(i+250, len(f.recs))])
+			time.Sleep(100 * time.Millisecond)
 		}
 	}()
-	return args, n[2], produced
+	after := inject(t, args)
+	select {
+	case <-produced:
+		t.Log("the fault was over after the last event was produced")
+	default:
+		t.Log("the fault was over while the traffic was still being produced")
+	}
+	<-produced
+	f.check(t, b, n[2])
+	if after != nil {
+		after()
+	}
 }
 
 // waitDecided waits until the members together have decided at least n

@@ -17,21 +17,17 @@ import (
 // with the same ids).
 func TestFaultFleetKill(t *testing.T) {
 	f := newFault(t)
-	for _, b := range streamtest.Brokers(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			args, decisions, produced := f.start(t, b, 250, 100*time.Millisecond)
-			m1, m2 := startMember(t, args), startMember(t, args)
-			waitShared(t, m1, m2)
-			f.waitDecided(t, len(f.recs)/3, m1, m2)
-			m2.kill(t)
-			m2 = startMember(t, args)
-			waitShared(t, m1, m2)
-			<-produced
-			f.check(t, b, decisions)
-			t.Logf("partitions restored: %d by the survivor, %d by the restarted member",
-				m1.restored.Load(), m2.restored.Load())
-		})
-	}
+	f.onEach(t, func(t *testing.T, args []string) func() {
+		m1, m2 := startMember(t, args), startMember(t, args)
+		waitShared(t, m1, m2)
+		f.waitDecided(t, len(f.recs)/3, m1, m2)
+		m2.kill(t)
+		m2 = startMember(t, args)
+		waitShared(t, m1, m2)
+		return func() {
+			t.Logf("partitions restored: %d by the survivor, %d by the restarted member", m1.restored.Load(), m2.restored.Load())
+		}
+	})
 }
 
 // TestFaultRollingRestart restarts a fleet of two members one at a time,
@@ -42,32 +38,23 @@ func TestFaultFleetKill(t *testing.T) {
 // that must move; the test reports how many were restored.
 func TestFaultRollingRestart(t *testing.T) {
 	f := newFault(t)
-	for _, b := range streamtest.Brokers(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			args, decisions, produced := f.start(t, b, 250, 100*time.Millisecond)
-			old := [2]*member{startMember(t, args), startMember(t, args)}
-			waitShared(t, old[0], old[1])
-			f.waitDecided(t, len(f.recs)/5, old[0], old[1])
-			restored := old[0].restored.Load() + old[1].restored.Load()
-			t.Logf("partitions restored before the deploy: %d", restored)
-			var fresh [2]*member
-			for i := range old {
-				old[i].stop(t)
-				fresh[i] = startMember(t, args)
-				other := old[1-i]
-				if i == 1 {
-					other = fresh[0]
-				}
-				waitShared(t, fresh[i], other)
+	f.onEach(t, func(t *testing.T, args []string) func() {
+		old := [2]*member{startMember(t, args), startMember(t, args)}
+		waitShared(t, old[0], old[1])
+		f.waitDecided(t, len(f.recs)/5, old[0], old[1])
+		restored := old[0].restored.Load() + old[1].restored.Load()
+		t.Logf("partitions restored before the deploy: %d", restored)
+		var fresh [2]*member
+		for i := range old {
+			old[i].stop(t)
+			fresh[i] = startMember(t, args)
+			other := old[1-i]
+			if i == 1 {
+				other = fresh[0]
 			}
-			select {
-			case <-produced:
-				t.Log("the deploy ended after the last event was produced")
-			default:
-				t.Log("the deploy ended while the traffic was still being produced")
-			}
-			<-produced
-			f.check(t, b, decisions)
+			waitShared(t, fresh[i], other)
+		}
+		return func() {
 			during := old[0].restored.Load() + old[1].restored.Load() + fresh[0].restored.Load() + fresh[1].restored.Load() - restored
 			// Each stop hands the leaver's 4 partitions (2 numbers, both
 			// stages) to the other member, each start takes 4 back: 16 in
@@ -77,8 +64,8 @@ func TestFaultRollingRestart(t *testing.T) {
 			if during > 16 {
 				t.Errorf("%d partitions moved during the deploy: more than the 16 that must (4 per stop, 4 per start)", during)
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestFaultBrokerRestart restarts the Apache Kafka broker (same port, same
@@ -88,18 +75,17 @@ func TestFaultRollingRestart(t *testing.T) {
 // (the embedded one cannot be restarted in place).
 func TestFaultBrokerRestart(t *testing.T) {
 	f := newFault(t)
-	b := streamtest.Kafka(t)
-	args, decisions, produced := f.start(t, b, 250, 100*time.Millisecond)
-	m1, m2 := startMember(t, args), startMember(t, args)
-	waitShared(t, m1, m2)
-	f.waitDecided(t, len(f.recs)/3, m1, m2)
-	began := time.Now()
-	streamtest.RestartKafka(t)
-	t.Logf("broker down and up again in %v", time.Since(began).Round(100*time.Millisecond))
-	waitShared(t, m1, m2)
-	t.Logf("both members ready again %v after the restart began", time.Since(began).Round(100*time.Millisecond))
-	<-produced
-	f.check(t, b, decisions)
+	f.under(t, streamtest.Kafka(t), func(t *testing.T, args []string) func() {
+		m1, m2 := startMember(t, args), startMember(t, args)
+		waitShared(t, m1, m2)
+		f.waitDecided(t, len(f.recs)/3, m1, m2)
+		began := time.Now()
+		streamtest.RestartKafka(t)
+		t.Logf("broker down and up again in %v", time.Since(began).Round(100*time.Millisecond))
+		waitShared(t, m1, m2)
+		t.Logf("both members ready again %v after the restart began", time.Since(began).Round(100*time.Millisecond))
+		return nil
+	})
 }
 
 // waitShared waits until both members are ready and hold partitions.

@@ -11,9 +11,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/riskd/riskd/event"
+	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
 	"github.com/riskd/riskd/pipeline/record"
@@ -72,12 +70,7 @@ func Open(t testing.TB, dsn string) (driver.Conn, string) {
 // outage tests.
 func Server(t testing.TB, verb string) {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "clickhouse.sh")
-	out, err := exec.Command(script, verb).CombinedOutput()
-	if err != nil {
-		t.Fatalf("clickhouse.sh %s: %v: %s", verb, err, out)
-	}
+	testenv.Script(t, "clickhouse.sh", verb)
 }
 
 // Fixture is the shipped traffic decided by the engine, as the streaming

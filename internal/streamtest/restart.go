@@ -2,11 +2,10 @@ package streamtest
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/riskd/riskd/internal/testenv"
 )
 
 // Kafka returns the real Apache Kafka from RISKD_TEST_KAFKA, for a test
@@ -32,17 +31,7 @@ func Kafka(t testing.TB) Broker {
 // at the address the tests know.
 func RestartKafka(t testing.TB) {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "kafka.sh")
-	out, err := exec.Command(script, "restart").Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("kafka.sh restart: %v: %s", err, stderr)
-	}
-	if got, want := strings.TrimSpace(string(out)), os.Getenv(EnvKafka); got != want {
+	if got, want := testenv.Script(t, "kafka.sh", "restart"), os.Getenv(EnvKafka); got != want {
 		t.Fatalf("kafka.sh restart: the broker came back at %s, not at %s", got, want)
 	}
 }

@@ -87,53 +87,23 @@ func (w *worker) restore(ctx context.Context) (map[string]int64, error) {
 	topic := c.changelog(w.stage)
 	applied := map[string]int64{}
 	start := time.Now()
-	conn, err := c.Dialer.DialLeader(ctx, "tcp", c.Brokers[0], topic, w.partition)
+	unreadable := 0
+	read, err := readPartition(ctx, c, topic, w.partition, func(m *kafka.Message) {
+		if k, ok := strings.CutPrefix(string(m.Key), appliedPrefix); ok {
+			if n, err := strconv.ParseInt(string(m.Value), 10, 64); err == nil {
+				applied[k] = n
+			}
+			return
+		}
+		if err := w.engine.Restore(w.stage, string(m.Key), m.Value); err != nil {
+			unreadable++
+			if errors.Is(err, detectors.ErrStateVersion) && unreadable == 1 {
+				c.Log.Warn().Err(err).Str("topic", topic).Int("partition", w.partition).Msg("state in an encoding this binary cannot read: those keys start empty")
+			}
+		}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("restore %s/%d: %w", topic, w.partition, err)
-	}
-	defer conn.Close()
-	first, end, err := conn.ReadOffsets()
-	if err != nil {
-		return nil, fmt.Errorf("restore %s/%d: %w", topic, w.partition, err)
-	}
-	unreadable, stuck := 0, 0
-	for off := first; off < end; {
-		from := off
-		if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
-			return nil, fmt.Errorf("restore %s/%d at %d: %w", topic, w.partition, off, err)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		batch := conn.ReadBatch(1, 16<<20)
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			off = m.Offset + 1
-			if k, ok := strings.CutPrefix(string(m.Key), appliedPrefix); ok {
-				if n, err := strconv.ParseInt(string(m.Value), 10, 64); err == nil {
-					applied[k] = n
-				}
-				continue
-			}
-			if err := w.engine.Restore(w.stage, string(m.Key), m.Value); err != nil {
-				unreadable++
-				if errors.Is(err, detectors.ErrStateVersion) && unreadable == 1 {
-					c.Log.Warn().Err(err).Str("topic", topic).Int("partition", w.partition).Msg("state in an encoding this binary cannot read: those keys start empty")
-				}
-			}
-		}
-		if err := batch.Close(); err != nil && ctx.Err() == nil && off < end {
-			return nil, fmt.Errorf("restore %s/%d at %d: %w", topic, w.partition, off, err)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if off > from {
-			stuck = 0
-		} else if stuck++; stuck == 3 {
-			return nil, fmt.Errorf("restore %s/%d: no progress at offset %d of %d", topic, w.partition, off, end)
-		}
+		return nil, err
 	}
 	// The keys held now, not the entries read: a key changed many times,
 	// or dropped by a tombstone, is one key or none.
@@ -145,8 +115,53 @@ func (w *worker) restore(ctx context.Context) (map[string]int64, error) {
 	c.Metrics.UnreadableState.WithLabelValues(w.stageID).Add(float64(unreadable))
 	c.Metrics.RestoreSeconds.WithLabelValues(w.stageID).Observe(time.Since(start).Seconds())
 	c.Log.Info().Str("stage", w.stageID).Int("partition", w.partition).Int("keys", keys).Int("unreadable", unreadable).
-		Int64("changelog_messages", end-first).Dur("took", time.Since(start)).Msg("state restored")
+		Int64("changelog_messages", read).Dur("took", time.Since(start)).Msg("state restored")
 	return applied, nil
+}
+
+// readPartition calls f with every message of partition of topic, from its
+// first offset to the end it had when reading began, in order, and returns
+// how many offsets that spanned. It fails when the partition cannot be read
+// or makes no progress three times running.
+func readPartition(ctx context.Context, c *Config, topic string, partition int, f func(*kafka.Message)) (int64, error) {
+	conn, err := c.Dialer.DialLeader(ctx, "tcp", c.Brokers[0], topic, partition)
+	if err != nil {
+		return 0, fmt.Errorf("restore %s/%d: %w", topic, partition, err)
+	}
+	defer conn.Close()
+	first, end, err := conn.ReadOffsets()
+	if err != nil {
+		return 0, fmt.Errorf("restore %s/%d: %w", topic, partition, err)
+	}
+	stuck := 0
+	for off := first; off < end; {
+		from := off
+		if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
+			return 0, fmt.Errorf("restore %s/%d at %d: %w", topic, partition, off, err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		batch := conn.ReadBatch(1, 16<<20)
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			off = m.Offset + 1
+			f(&m)
+		}
+		if err := batch.Close(); err != nil && ctx.Err() == nil && off < end {
+			return 0, fmt.Errorf("restore %s/%d at %d: %w", topic, partition, off, err)
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if off > from {
+			stuck = 0
+		} else if stuck++; stuck == 3 {
+			return 0, fmt.Errorf("restore %s/%d: no progress at offset %d of %d", topic, partition, off, end)
+		}
+	}
+	return end - first, nil
 }
 
 // prepareState restores the partition's state when it is new to this

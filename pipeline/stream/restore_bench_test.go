@@ -119,33 +119,11 @@ func writeUserStates(b *testing.B, brokers []string, set *rules.Set, topic strin
 }
 
 // readAll reads partition 0 of topic from its start to its end as restore
-// does (same connection, same batch size) and counts the messages.
+// does (readPartition) and counts the messages.
 func readAll(b *testing.B, c *Config, topic string) int {
-	conn, err := c.Dialer.DialLeader(context.Background(), "tcp", c.Brokers[0], topic, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	first, end, err := conn.ReadOffsets()
-	if err != nil {
-		b.Fatal(err)
-	}
 	n := 0
-	for off := first; off < end; {
-		if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
-			b.Fatal(err)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		batch := conn.ReadBatch(1, 16<<20)
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			off = m.Offset + 1
-			n++
-		}
-		_ = batch.Close()
+	if _, err := readPartition(context.Background(), c, topic, 0, func(*kafka.Message) { n++ }); err != nil {
+		b.Fatal(err)
 	}
 	return n
 }
