@@ -39,7 +39,7 @@ test: toolchain
 # live in the packages' testdata/fuzz; a crash found is saved there too, and
 # committed with its fix, so it stays a regression case of every plain
 # `go test` from then on.
-FUZZ     := ./event:FuzzDecode ./event:FuzzDecodeMatchesSchema ./pipeline/record:FuzzDecode ./pipeline/stream:FuzzObservation ./rules:FuzzLoad
+FUZZ     := ./detectors:FuzzStateDecode ./event:FuzzDecode ./event:FuzzDecodeMatchesSchema ./pipeline/record:FuzzDecode ./pipeline/stream:FuzzObservation ./rules:FuzzLoad
 FUZZTIME ?= 20s
 
 fuzz: toolchain

@@ -1,15 +1,14 @@
 package detectors
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 )
 
-// UserStateVersion is the encoding version of UserState; bump it when a
-// field changes meaning, and teach DecodeUserState the old form.
-const UserStateVersion = 1
+// UserStateVersion is the encoding version of UserState (the binary
+// encoding of codec.go); bump it when a field is added or changes meaning,
+// and keep the old form readable in UnmarshalBinary.
+const UserStateVersion = 2
 
 // UserState is everything remembered about one user: plain values, bounded
 // by the Config caps, encodable to bytes for changelogs and restore. Times
@@ -104,7 +103,7 @@ type FamilyEntry struct {
 }
 
 // IPStateVersion is the encoding version of IPState.
-const IPStateVersion = 1
+const IPStateVersion = 2
 
 // IPState is an address's recent login attempts, for password spray.
 type IPState struct {
@@ -112,39 +111,9 @@ type IPState struct {
 	Attempts []Attempt `json:"attempts,omitempty"`
 }
 
-// MarshalBinary encodes s behind a version byte.
-func (s *UserState) MarshalBinary() ([]byte, error) { return encodeVersioned(UserStateVersion, s) }
-
-// UnmarshalBinary decodes what MarshalBinary wrote.
-func (s *UserState) UnmarshalBinary(b []byte) error { return decodeVersioned(UserStateVersion, b, s) }
-
-// MarshalBinary encodes s behind a version byte.
-func (s *IPState) MarshalBinary() ([]byte, error) { return encodeVersioned(IPStateVersion, s) }
-
-// UnmarshalBinary decodes what MarshalBinary wrote.
-func (s *IPState) UnmarshalBinary(b []byte) error { return decodeVersioned(IPStateVersion, b, s) }
-
-func encodeVersioned(version byte, v any) ([]byte, error) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte{version}, body...), nil
-}
-
 // ErrStateVersion is wrapped by the error of a state encoded in a version
 // this build cannot read.
 var ErrStateVersion = errors.New("unknown state encoding version")
-
-func decodeVersioned(version byte, b []byte, v any) error {
-	if len(b) == 0 {
-		return fmt.Errorf("detectors: empty state")
-	}
-	if b[0] != version {
-		return fmt.Errorf("detectors: state version %d, this build reads %d: %w", b[0], version, ErrStateVersion)
-	}
-	return json.Unmarshal(b[1:], v)
-}
 
 // seen reports whether h is among the recent event ids, and remembers it.
 func (s *UserState) seen(h uint64) bool {

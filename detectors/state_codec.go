@@ -1,0 +1,173 @@
+package detectors
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// jsonStateVersion is the first encoding of both states, JSON behind the
+// version byte; changelogs written by older builds hold it, so it stays
+// readable.
+const jsonStateVersion = 1
+
+// MarshalBinary encodes s behind a version byte (UserStateVersion).
+func (s *UserState) MarshalBinary() ([]byte, error) {
+	e := encoder{b: make([]byte, 1, 128)}
+	e.b[0] = UserStateVersion
+	e.int(s.First)
+	e.int(s.Last)
+	for _, h := range s.Recent {
+		e.uint(h)
+	}
+	e.uint(uint64(s.RecentPos))
+	encodeSlice(&e, s.Points, putPoint)
+	encodeSlice(&e, s.Failures, putAttempt)
+	encodeSlice(&e, s.Txns, func(e *encoder, t *TxnEntry) {
+		e.int(t.TS)
+		e.float(t.Amount)
+		e.str(t.Currency)
+		e.str(t.Payee)
+		e.str(t.Device)
+	})
+	e.int(s.TxnCount)
+	e.float(s.TxnTotal)
+	e.int(s.TxnFirst)
+	for _, f := range [][]Familiar{s.Payees, s.Devices, s.Countries, s.Networks} {
+		encodeSlice(&e, f, putFamiliar)
+	}
+	encodeSlice(&e, s.Tokens, func(e *encoder, t *TokenEntry) {
+		e.str(t.ID)
+		e.str(t.Device)
+		e.uint(uint64(t.ASN))
+		e.int(t.Issued)
+		e.bool(t.Issue)
+		e.int(t.Revoked)
+		e.int(t.LastUse)
+		putPoint(e, &t.Where)
+		e.bool(t.Located)
+	})
+	encodeSlice(&e, s.Refreshes, func(e *encoder, r *RefreshEntry) {
+		e.str(r.TokenID)
+		e.str(r.Family)
+		e.int(r.TS)
+		e.uint(r.Event)
+	})
+	encodeSlice(&e, s.Families, func(e *encoder, f *FamilyEntry) {
+		e.str(f.ID)
+		e.str(f.Device)
+		e.int(f.First)
+		e.int(f.Last)
+		e.int(f.Revoked)
+	})
+	return e.b, nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote, or the JSON of
+// version 1. Another version is an error wrapping ErrStateVersion.
+func (s *UserState) UnmarshalBinary(b []byte) error {
+	d, err := body(b, UserStateVersion, s)
+	if err != nil || d == nil {
+		return err
+	}
+	*s = UserState{First: d.int(), Last: d.int()}
+	for i := range s.Recent {
+		s.Recent[i] = d.uint()
+	}
+	s.RecentPos = uint8(d.uint() % uint64(len(s.Recent)))
+	s.Points = decodeSlice(d, 27, getPoint)
+	s.Failures = decodeSlice(d, 3, getAttempt)
+	s.Txns = decodeSlice(d, 12, func(d *decoder, t *TxnEntry) {
+		*t = TxnEntry{TS: d.int(), Amount: d.float(), Currency: d.str(), Payee: d.str(), Device: d.str()}
+	})
+	s.TxnCount, s.TxnTotal, s.TxnFirst = d.int(), d.float(), d.int()
+	for _, f := range []*[]Familiar{&s.Payees, &s.Devices, &s.Countries, &s.Networks} {
+		*f = decodeSlice(d, 4, getFamiliar)
+	}
+	s.Tokens = decodeSlice(d, 35, func(d *decoder, t *TokenEntry) {
+		*t = TokenEntry{ID: d.str(), Device: d.str(), ASN: uint32(d.uint()), Issued: d.int(), Issue: d.bool(), Revoked: d.int(), LastUse: d.int()}
+		getPoint(d, &t.Where)
+		t.Located = d.bool()
+	})
+	s.Refreshes = decodeSlice(d, 4, func(d *decoder, r *RefreshEntry) {
+		*r = RefreshEntry{TokenID: d.str(), Family: d.str(), TS: d.int(), Event: d.uint()}
+	})
+	s.Families = decodeSlice(d, 5, func(d *decoder, f *FamilyEntry) {
+		*f = FamilyEntry{ID: d.str(), Device: d.str(), First: d.int(), Last: d.int(), Revoked: d.int()}
+	})
+	return d.done()
+}
+
+// MarshalBinary encodes s behind a version byte (IPStateVersion).
+func (s *IPState) MarshalBinary() ([]byte, error) {
+	e := encoder{b: make([]byte, 1, 32)}
+	e.b[0] = IPStateVersion
+	e.int(s.Last)
+	encodeSlice(&e, s.Attempts, putAttempt)
+	return e.b, nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote, or the JSON of
+// version 1. Another version is an error wrapping ErrStateVersion.
+func (s *IPState) UnmarshalBinary(b []byte) error {
+	d, err := body(b, IPStateVersion, s)
+	if err != nil || d == nil {
+		return err
+	}
+	*s = IPState{Last: d.int()}
+	s.Attempts = decodeSlice(d, 3, getAttempt)
+	return d.done()
+}
+
+// body checks b's version byte: for version, it returns a decoder of the
+// rest; for the JSON version, it decodes into v and returns a nil decoder.
+func body(b []byte, version byte, v any) (*decoder, error) {
+	switch {
+	case len(b) == 0:
+		return nil, fmt.Errorf("detectors: empty state")
+	case b[0] == version:
+		return &decoder{b: b[1:]}, nil
+	case b[0] == jsonStateVersion:
+		return nil, json.Unmarshal(b[1:], v)
+	}
+	return nil, fmt.Errorf("detectors: state version %d, this build reads %d and %d: %w", b[0], version, jsonStateVersion, ErrStateVersion)
+}
+
+// done reports a decoding error, or bytes left over (also corrupt).
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = errCorrupt
+	}
+	return d.err
+}
+
+func putPoint(e *encoder, p *GeoPoint) {
+	e.int(p.TS)
+	e.float(p.Lat)
+	e.float(p.Lon)
+	e.float(p.RadiusKM)
+	e.str(p.Country)
+	e.str(p.City)
+}
+
+func getPoint(d *decoder, p *GeoPoint) {
+	*p = GeoPoint{TS: d.int(), Lat: d.float(), Lon: d.float(), RadiusKM: d.float(), Country: d.str(), City: d.str()}
+}
+
+func putAttempt(e *encoder, a *Attempt) {
+	e.int(a.TS)
+	e.uint(a.Who)
+	e.bool(a.Failure)
+}
+
+func getAttempt(d *decoder, a *Attempt) { *a = Attempt{TS: d.int(), Who: d.uint(), Failure: d.bool()} }
+
+func putFamiliar(e *encoder, f *Familiar) {
+	e.str(f.Key)
+	e.int(f.First)
+	e.int(f.Last)
+	e.bool(f.Fresh)
+}
+
+func getFamiliar(d *decoder, f *Familiar) {
+	*f = Familiar{Key: d.str(), First: d.int(), Last: d.int(), Fresh: d.bool()}
+}
