@@ -1,16 +1,12 @@
 package detectors
 
-import (
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-)
-
 // Store keeps per-key state with a cap on keys (least recently used evicted
 // first) and an idle TTL in event time. It also remembers which keys
 // changed since the last Changes (touched, evicted or expired), so that a
 // changelog can carry them. It is owned by one goroutine and not safe for
 // concurrent use.
 type Store[V any] struct {
-	lru      *simplelru.LRU[string, *V]
+	lru      *lru[V]
 	ttl      int64
 	lastSeen func(*V) int64
 	// changed holds the keys changed since the last Changes; it is nil
@@ -26,7 +22,7 @@ type Store[V any] struct {
 // ttl milliseconds of event time; lastSeen reports a value's newest event.
 func NewStore[V any](max int, ttl int64, lastSeen func(*V) int64) *Store[V] {
 	s := &Store[V]{ttl: ttl, lastSeen: lastSeen}
-	s.lru, _ = simplelru.NewLRU[string, *V](max, func(key string, _ *V) { s.mark(key) })
+	s.lru = newLRU[V](max, s.mark)
 	return s
 }
 
@@ -50,11 +46,11 @@ func (s *Store[V]) mark(key string) {
 func (s *Store[V]) Get(key string, now int64) (v *V, created bool) {
 	s.expire(now)
 	s.mark(key)
-	if v, ok := s.lru.Get(key); ok {
+	if v, ok := s.lru.get(key); ok {
 		return v, false
 	}
 	v = new(V)
-	if s.lru.Add(key, v) {
+	if s.lru.add(key, v) {
 		s.Evictions++
 	}
 	return v, true
@@ -62,13 +58,13 @@ func (s *Store[V]) Get(key string, now int64) (v *V, created bool) {
 
 // Put sets the state of key, as a restore does: it is not a change.
 func (s *Store[V]) Put(key string, v *V) {
-	s.lru.Add(key, v)
+	s.lru.add(key, v)
 	delete(s.changed, key)
 }
 
 // Delete drops key, as a restored tombstone does: it is not a change.
 func (s *Store[V]) Delete(key string) {
-	s.lru.Remove(key)
+	s.lru.remove(key)
 	delete(s.changed, key)
 }
 
@@ -79,31 +75,31 @@ func (s *Store[V]) Delete(key string) {
 // never evicts a key the original still holds.
 func (s *Store[V]) Changes(f func(key string, v *V)) {
 	for key := range s.changed {
-		if !s.lru.Contains(key) {
+		if _, ok := s.lru.peek(key); !ok {
 			f(key, nil)
 			delete(s.changed, key)
 		}
 	}
 	for key := range s.changed {
-		v, _ := s.lru.Peek(key)
+		v, _ := s.lru.peek(key)
 		f(key, v)
 	}
 	clear(s.changed)
 }
 
 // Peek returns the state of key without creating it or touching recency.
-func (s *Store[V]) Peek(key string) (*V, bool) { return s.lru.Peek(key) }
+func (s *Store[V]) Peek(key string) (*V, bool) { return s.lru.peek(key) }
 
 // Len returns the number of keys held.
-func (s *Store[V]) Len() int { return s.lru.Len() }
+func (s *Store[V]) Len() int { return s.lru.len() }
 
 func (s *Store[V]) expire(now int64) {
 	for range 2 {
-		_, v, ok := s.lru.GetOldest()
+		_, v, ok := s.lru.oldest()
 		if !ok || s.lastSeen(v) >= now-s.ttl {
 			return
 		}
-		s.lru.RemoveOldest()
+		s.lru.removeOldest()
 		s.Expirations++
 	}
 }

@@ -87,7 +87,7 @@ func TestStoreRestoreAtCap(t *testing.T) {
 			}
 			restored.Put(key, v)
 		})
-		if got, want := restored.lru.Keys(), orig.lru.Keys(); !sameKeys(got, want) {
+		if got, want := restored.lru.keys(), orig.lru.keys(); !sameKeys(got, want) {
 			t.Fatalf("batch %d: restored keys %v, original holds %v", batch, got, want)
 		}
 	}
