@@ -62,8 +62,24 @@ func (d *decoder) float() float64 {
 		return 0
 	}
 	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		// No state holds one (amounts and coordinates are finite), and
+		// one would poison every mean and distance computed from it.
+		d.fail()
+		return 0
+	}
 	d.b = d.b[8:]
 	return v
+}
+
+// uint32 reads a uvarint that must fit 32 bits.
+func (d *decoder) uint32() uint32 {
+	v := d.uint()
+	if v > math.MaxUint32 {
+		d.fail()
+		return 0
+	}
+	return uint32(v)
 }
 
 func (d *decoder) str() string {

@@ -84,7 +84,7 @@ func (s *UserState) UnmarshalBinary(b []byte) error {
 		*f = decodeSlice(d, 4, getFamiliar)
 	}
 	s.Tokens = decodeSlice(d, 35, func(d *decoder, t *TokenEntry) {
-		*t = TokenEntry{ID: d.str(), Device: d.str(), ASN: uint32(d.uint()), Issued: d.int(), Issue: d.bool(), Revoked: d.int(), LastUse: d.int()}
+		*t = TokenEntry{ID: d.str(), Device: d.str(), ASN: d.uint32(), Issued: d.int(), Issue: d.bool(), Revoked: d.int(), LastUse: d.int()}
 		getPoint(d, &t.Where)
 		t.Located = d.bool()
 	})
