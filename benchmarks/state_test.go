@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -24,9 +25,12 @@ import (
 // engines' state, user stage and address stage together, over the heap
 // before the engines) and the user state's changelog encoding
 // (changelog_B/user). Sizes: 10k and 100k users; RISKD_BENCH_STATE_USERS
-// adds one (1000000 for the million).
+// adds one (1000000 for the million). RISKD_BENCH_HEAP_PROFILE=PREFIX
+// writes each size's heap profile, taken while the engines are live, to
+// PREFIX-USERS.pprof.
 //
 //	go test ./benchmarks -run '^$' -bench StateMemory -benchtime 1x -count 3
+//	RISKD_BENCH_HEAP_PROFILE=/tmp/heap go test ./benchmarks -run '^$' -bench StateMemory -benchtime 1x -memprofilerate 512
 func BenchmarkStateMemory(b *testing.B) {
 	sizes := []int{10_000, 100_000}
 	if v, err := strconv.Atoi(os.Getenv("RISKD_BENCH_STATE_USERS")); err == nil && v > 0 {
@@ -52,6 +56,7 @@ func BenchmarkStateMemory(b *testing.B) {
 					b.Fatalf("holds %d users and %d addresses, want %d and %d", st.Users, st.IPs, n, 3*n)
 				}
 				b.ReportMetric(float64(after-before)/float64(n), "heap_B/user")
+				writeHeapProfile(b, n)
 				b.ReportMetric(changelog, "changelog_B/user")
 				runtime.KeepAlive(eng)
 			}
@@ -102,4 +107,22 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// writeHeapProfile writes the heap profile, with the engines still live, to
+// $RISKD_BENCH_HEAP_PROFILE-n.pprof when that is set: where the bytes per
+// user are (run with -memprofilerate 512 for a fine one).
+func writeHeapProfile(b *testing.B, n int) {
+	prefix := os.Getenv("RISKD_BENCH_HEAP_PROFILE")
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s-%d.pprof", prefix, n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
