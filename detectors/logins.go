@@ -19,7 +19,7 @@ func logins(st *UserState, s *step, f *LoginFeatures) {
 		return
 	}
 	window := cfg.Window.ms()
-	if s.prune {
+	if s.prune && st.UserExtra != nil {
 		st.Failures = pruneBefore(st.Failures, s.ts-window-s.lateness, cfg.MaxFailures, attemptTS)
 	}
 	if ev.Outcome == event.Failure {
@@ -27,12 +27,13 @@ func logins(st *UserState, s *step, f *LoginFeatures) {
 		if ev.IP.IsValid() {
 			who = hashString(ev.IP.String())
 		}
-		st.Failures = insertByTS(st.Failures, Attempt{TS: s.ts, Who: who, Failure: true}, attemptTS)
-		st.Failures = capOldest(st.Failures, cfg.MaxFailures)
+		x := st.extra()
+		x.Failures = insertByTS(x.Failures, Attempt{TS: s.ts, Who: who, Failure: true}, attemptTS)
+		x.Failures = capOldest(x.Failures, cfg.MaxFailures)
 	}
 	var ips [8]uint64
 	distinct := ips[:0]
-	for _, a := range st.Failures {
+	for _, a := range st.failures() {
 		if a.TS > s.ts || a.TS < s.ts-window {
 			continue
 		}

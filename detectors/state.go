@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"errors"
+	"math"
 	"sort"
 )
 
@@ -12,27 +13,69 @@ const UserStateVersion = 2
 
 // UserState is everything remembered about one user: plain values, bounded
 // by the Config caps, encodable to bytes for changelogs and restore. Times
-// are Unix milliseconds of event time.
+// are Unix milliseconds of event time. It holds what every user's logins
+// need; the rest (UserExtra) is allocated by the first event that needs it,
+// because most users never fail a login, pay or use a token and a state
+// held for every user is what a worker's memory is made of.
 type UserState struct {
 	First int64 `json:"first"` // oldest event seen
 	Last  int64 `json:"last"`  // newest event seen
 
-	Recent    [16]uint64 `json:"recent"` // hashes of the latest event ids, for duplicates
-	RecentPos uint8      `json:"recent_pos"`
+	// Recent is a ring of the hashes of the latest event ids (for
+	// duplicates), of recentLen entries of which only the first len are
+	// held: the others are zero. It grows as events come instead of taking
+	// its full 128 bytes for a user seen once.
+	Recent    []uint64 `json:"recent"`
+	RecentPos uint8    `json:"recent_pos"` // the next entry written, modulo recentLen
 
-	Points    []GeoPoint     `json:"points,omitempty"`   // geolocated authenticated events, by time
+	Points    []GeoPoint `json:"points,omitempty"` // geolocated authenticated events, by time
+	Devices   []Familiar `json:"devices,omitempty"`
+	Countries []Familiar `json:"countries,omitempty"`
+	Networks  []Familiar `json:"networks,omitempty"`
+
+	*UserExtra // nil until needed
+}
+
+// recentLen is how many event ids a user's Recent ring remembers.
+const recentLen = 16
+
+// UserExtra is the part of a user's state that only failed logins,
+// transactions and tokens write; the fields keep their JSON names of
+// version 1, where they sat in UserState.
+type UserExtra struct {
 	Failures  []Attempt      `json:"failures,omitempty"` // failed logins and MFA, by time
 	Txns      []TxnEntry     `json:"txns,omitempty"`     // transactions of the last day, by time
 	TxnCount  int64          `json:"txn_count"`          // all transactions ever, for the mean
 	TxnTotal  float64        `json:"txn_total"`
 	TxnFirst  int64          `json:"txn_first"`
 	Payees    []Familiar     `json:"payees,omitempty"`
-	Devices   []Familiar     `json:"devices,omitempty"`
-	Countries []Familiar     `json:"countries,omitempty"`
-	Networks  []Familiar     `json:"networks,omitempty"`
 	Tokens    []TokenEntry   `json:"tokens,omitempty"`
 	Refreshes []RefreshEntry `json:"refreshes,omitempty"`
 	Families  []FamilyEntry  `json:"families,omitempty"`
+}
+
+// extra returns the user's UserExtra, allocating it on first use.
+func (s *UserState) extra() *UserExtra {
+	if s.UserExtra == nil {
+		s.UserExtra = &UserExtra{}
+	}
+	return s.UserExtra
+}
+
+// failures returns the user's failed attempts (nil without a UserExtra).
+func (s *UserState) failures() []Attempt {
+	if s.UserExtra == nil {
+		return nil
+	}
+	return s.Failures
+}
+
+// empty reports whether x holds nothing, so that a decoded state keeps no
+// UserExtra a live one would not have allocated. The total compares by
+// bits: a -0 is something to keep.
+func (x *UserExtra) empty() bool {
+	return x.Failures == nil && x.Txns == nil && x.TxnCount == 0 && math.Float64bits(x.TxnTotal) == 0 &&
+		x.TxnFirst == 0 && x.Payees == nil && x.Tokens == nil && x.Refreshes == nil && x.Families == nil
 }
 
 // GeoPoint is where and when a user was.
@@ -116,15 +159,46 @@ type IPState struct {
 var ErrStateVersion = errors.New("unknown state encoding version")
 
 // seen reports whether h is among the recent event ids, and remembers it.
+// The entries of the ring Recent does not hold yet are zeros, as they were
+// when the ring was a fixed array: a zero hash is among them.
 func (s *UserState) seen(h uint64) bool {
+	if h == 0 && len(s.Recent) < recentLen {
+		return true
+	}
 	for _, r := range s.Recent {
 		if r == h {
 			return true
 		}
 	}
-	s.Recent[s.RecentPos%uint8(len(s.Recent))] = h
-	s.RecentPos = (s.RecentPos + 1) % uint8(len(s.Recent))
+	p := int(s.RecentPos % recentLen)
+	for len(s.Recent) <= p {
+		s.Recent = append(s.Recent, 0)
+	}
+	s.Recent[p] = h
+	s.RecentPos = uint8((p + 1) % recentLen)
 	return false
+}
+
+// recentAt returns entry i of the Recent ring, zero when not held.
+func (s *UserState) recentAt(i int) uint64 {
+	if i < len(s.Recent) {
+		return s.Recent[i]
+	}
+	return 0
+}
+
+// setRecent sets Recent to a copy of r without the zero entries at its end
+// (they read as zeros when not held) and any beyond the ring's length, as
+// the array of version 1's JSON dropped them.
+func (s *UserState) setRecent(r []uint64) {
+	r = r[:min(len(r), recentLen)]
+	for len(r) > 0 && r[len(r)-1] == 0 {
+		r = r[:len(r)-1]
+	}
+	s.Recent = nil
+	if len(r) > 0 {
+		s.Recent = append(s.Recent, r...)
+	}
 }
 
 // insertByTS inserts v into s, kept sorted by ts(v), after any equal time.

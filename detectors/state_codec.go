@@ -10,32 +10,38 @@ import (
 // readable.
 const jsonStateVersion = 1
 
-// MarshalBinary encodes s behind a version byte (UserStateVersion).
+// MarshalBinary encodes s behind a version byte (UserStateVersion). The
+// fields of a nil UserExtra are written as empty and zero: the encoding is
+// that of version 2's single struct, byte for byte.
 func (s *UserState) MarshalBinary() ([]byte, error) {
 	e := encoder{b: make([]byte, 1, 128)}
 	e.b[0] = UserStateVersion
 	e.int(s.First)
 	e.int(s.Last)
-	for _, h := range s.Recent {
-		e.uint(h)
+	for i := range recentLen {
+		e.uint(s.recentAt(i))
 	}
 	e.uint(uint64(s.RecentPos))
 	encodeSlice(&e, s.Points, putPoint)
-	encodeSlice(&e, s.Failures, putAttempt)
-	encodeSlice(&e, s.Txns, func(e *encoder, t *TxnEntry) {
+	x := s.UserExtra
+	if x == nil {
+		x = &UserExtra{}
+	}
+	encodeSlice(&e, x.Failures, putAttempt)
+	encodeSlice(&e, x.Txns, func(e *encoder, t *TxnEntry) {
 		e.int(t.TS)
 		e.float(t.Amount)
 		e.str(t.Currency)
 		e.str(t.Payee)
 		e.str(t.Device)
 	})
-	e.int(s.TxnCount)
-	e.float(s.TxnTotal)
-	e.int(s.TxnFirst)
-	for _, f := range [][]Familiar{s.Payees, s.Devices, s.Countries, s.Networks} {
+	e.int(x.TxnCount)
+	e.float(x.TxnTotal)
+	e.int(x.TxnFirst)
+	for _, f := range [][]Familiar{x.Payees, s.Devices, s.Countries, s.Networks} {
 		encodeSlice(&e, f, putFamiliar)
 	}
-	encodeSlice(&e, s.Tokens, func(e *encoder, t *TokenEntry) {
+	encodeSlice(&e, x.Tokens, func(e *encoder, t *TokenEntry) {
 		e.str(t.ID)
 		e.str(t.Device)
 		e.uint(uint64(t.ASN))
@@ -46,13 +52,13 @@ func (s *UserState) MarshalBinary() ([]byte, error) {
 		putPoint(e, &t.Where)
 		e.bool(t.Located)
 	})
-	encodeSlice(&e, s.Refreshes, func(e *encoder, r *RefreshEntry) {
+	encodeSlice(&e, x.Refreshes, func(e *encoder, r *RefreshEntry) {
 		e.str(r.TokenID)
 		e.str(r.Family)
 		e.int(r.TS)
 		e.uint(r.Event)
 	})
-	encodeSlice(&e, s.Families, func(e *encoder, f *FamilyEntry) {
+	encodeSlice(&e, x.Families, func(e *encoder, f *FamilyEntry) {
 		e.str(f.ID)
 		e.str(f.Device)
 		e.int(f.First)
@@ -63,37 +69,52 @@ func (s *UserState) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote, or the JSON of
-// version 1. Another version is an error wrapping ErrStateVersion.
+// version 1. Another version is an error wrapping ErrStateVersion. The
+// state comes out as the detectors would have built it: Recent holds no
+// zeros at its end, and UserExtra is nil when empty.
 func (s *UserState) UnmarshalBinary(b []byte) error {
 	d, err := body(b, UserStateVersion, s)
-	if err != nil || d == nil {
+	if err != nil {
 		return err
 	}
-	*s = UserState{First: d.int(), Last: d.int()}
-	for i := range s.Recent {
-		s.Recent[i] = d.uint()
+	if d == nil {
+		s.setRecent(s.Recent)
+		if s.UserExtra != nil && s.UserExtra.empty() {
+			s.UserExtra = nil
+		}
+		return nil
 	}
-	s.RecentPos = uint8(d.uint() % uint64(len(s.Recent)))
+	*s = UserState{First: d.int(), Last: d.int()}
+	var recent [recentLen]uint64
+	for i := range recent {
+		recent[i] = d.uint()
+	}
+	s.setRecent(recent[:])
+	s.RecentPos = uint8(d.uint() % recentLen)
 	s.Points = decodeSlice(d, 27, getPoint)
-	s.Failures = decodeSlice(d, 3, getAttempt)
-	s.Txns = decodeSlice(d, 12, func(d *decoder, t *TxnEntry) {
+	x := &UserExtra{}
+	x.Failures = decodeSlice(d, 3, getAttempt)
+	x.Txns = decodeSlice(d, 12, func(d *decoder, t *TxnEntry) {
 		*t = TxnEntry{TS: d.int(), Amount: d.float(), Currency: d.str(), Payee: d.str(), Device: d.str()}
 	})
-	s.TxnCount, s.TxnTotal, s.TxnFirst = d.int(), d.float(), d.int()
-	for _, f := range []*[]Familiar{&s.Payees, &s.Devices, &s.Countries, &s.Networks} {
+	x.TxnCount, x.TxnTotal, x.TxnFirst = d.int(), d.float(), d.int()
+	for _, f := range []*[]Familiar{&x.Payees, &s.Devices, &s.Countries, &s.Networks} {
 		*f = decodeSlice(d, 4, getFamiliar)
 	}
-	s.Tokens = decodeSlice(d, 35, func(d *decoder, t *TokenEntry) {
+	x.Tokens = decodeSlice(d, 35, func(d *decoder, t *TokenEntry) {
 		*t = TokenEntry{ID: d.str(), Device: d.str(), ASN: d.uint32(), Issued: d.int(), Issue: d.bool(), Revoked: d.int(), LastUse: d.int()}
 		getPoint(d, &t.Where)
 		t.Located = d.bool()
 	})
-	s.Refreshes = decodeSlice(d, 4, func(d *decoder, r *RefreshEntry) {
+	x.Refreshes = decodeSlice(d, 4, func(d *decoder, r *RefreshEntry) {
 		*r = RefreshEntry{TokenID: d.str(), Family: d.str(), TS: d.int(), Event: d.uint()}
 	})
-	s.Families = decodeSlice(d, 5, func(d *decoder, f *FamilyEntry) {
+	x.Families = decodeSlice(d, 5, func(d *decoder, f *FamilyEntry) {
 		*f = FamilyEntry{ID: d.str(), Device: d.str(), First: d.int(), Last: d.int(), Revoked: d.int()}
 	})
+	if !x.empty() {
+		s.UserExtra = x
+	}
 	return d.done()
 }
 

@@ -3,12 +3,18 @@ package detectors
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/riskd/riskd/event"
 )
 
 // fill sets every field reachable from v to a value that is not zero and
-// differs by field (seed), slices to two elements, so that a round trip
+// differs by field (seed), slices to two elements, pointers to a filled
+// value, so that a round trip
 // that drops or swaps a field shows.
 func fill(v reflect.Value, seed *int) {
 	*seed++
@@ -21,6 +27,9 @@ func fill(v reflect.Value, seed *int) {
 		for i := range v.Len() {
 			fill(v.Index(i), seed)
 		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), seed)
 	case reflect.Slice:
 		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
 		for i := range 2 {
@@ -115,4 +124,79 @@ func FuzzStateDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUserStateLazy: a user's rarely used parts (UserExtra) are allocated
+// by the first event that writes them and not before, the Recent ring
+// grows with the events up to its length, and both come back the same
+// from the encoding.
+func TestUserStateLazy(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		events []event.Event
+		extra  bool
+		recent int
+	}{
+		{"logins", []event.Event{ev("1", event.Login, 0, at(newYork)), ev("2", event.Login, time.Minute)}, false, 2},
+		{"a failure", []event.Event{ev("1", event.Login, 0, failed, ip("192.0.2.1"))}, true, 1},
+		{"a payment", []event.Event{ev("1", event.Transaction, 0, pay(5, "p"))}, true, 1},
+		{"a logout", []event.Event{ev("1", event.Logout, 0, token("t"))}, true, 1},
+		{"a refresh", []event.Event{ev("1", event.TokenRefresh, 0, refreshOf("r", "F"))}, true, 1},
+		{"twenty logins", func() (evs []event.Event) {
+			for i := range 20 {
+				evs = append(evs, ev(fmt.Sprint(i), event.Login, time.Duration(i)*time.Second))
+			}
+			return evs
+		}(), false, recentLen},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := NewUsers(Defaults())
+			for _, e := range tt.events {
+				u.Process(&e, &Features{})
+			}
+			st, _ := u.Store().Peek("alice")
+			if (st.UserExtra != nil) != tt.extra || len(st.Recent) != tt.recent {
+				t.Errorf("extra allocated %v, %d recent ids; want %v, %d", st.UserExtra != nil, len(st.Recent), tt.extra, tt.recent)
+			}
+			b, _ := st.MarshalBinary()
+			var back UserState
+			if err := back.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(*st, back) {
+				t.Errorf("round trip: %v\n got %+v\nwant %+v", err, back, *st)
+			}
+		})
+	}
+}
+
+// TestRecentRing: the ring remembers the latest recentLen event ids, as the
+// fixed array it replaced did, zeros included: a hash of zero reads as seen
+// until the ring is full, and a position beyond the ids held (a decoded
+// state) writes there.
+func TestRecentRing(t *testing.T) {
+	var s UserState
+	for h := uint64(1); h <= recentLen+1; h++ {
+		if s.seen(h) {
+			t.Fatalf("%d seen before it came", h)
+		}
+	}
+	if !s.seen(recentLen+1) || !s.seen(2) || s.seen(1) {
+		t.Errorf("ring of %v at %d: want the latest %d ids remembered and the first forgotten", s.Recent, s.RecentPos, recentLen)
+	}
+	for _, tt := range []struct {
+		recent []uint64
+		pos    uint8
+		h      uint64
+		seen   bool
+		after  []uint64
+	}{
+		{nil, 0, 0, true, nil},
+		{nil, 0, 7, false, []uint64{7}},
+		{[]uint64{1, 2}, 5, 7, false, []uint64{1, 2, 0, 0, 0, 7}},
+		{[]uint64{1, 2}, 21, 7, false, []uint64{1, 2, 0, 0, 0, 7}}, // a position of JSON beyond the ring
+		{[]uint64{1, 0, 3}, 3, 0, true, []uint64{1, 0, 3}},
+	} {
+		s := UserState{Recent: slices.Clone(tt.recent), RecentPos: tt.pos}
+		if got := s.seen(tt.h); got != tt.seen || !slices.Equal(s.Recent, tt.after) {
+			t.Errorf("%v at %d, seen(%d) = %v leaving %v; want %v leaving %v", tt.recent, tt.pos, tt.h, got, s.Recent, tt.seen, tt.after)
+		}
+	}
 }

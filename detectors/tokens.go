@@ -40,7 +40,8 @@ func tokens(st *UserState, s *step, f *TokenFeatures) {
 
 // token returns the entry of id, creating it (bound to this event's device
 // and network: trust on first use) when absent.
-func (st *UserState) token(id string, s *step, cfg *TokenConfig) (t *TokenEntry, created bool) {
+func (user *UserState) token(id string, s *step, cfg *TokenConfig) (t *TokenEntry, created bool) {
+	st := user.extra()
 	for i := range st.Tokens {
 		if st.Tokens[i].ID == id {
 			return &st.Tokens[i], false
@@ -98,10 +99,11 @@ func refresh(st *UserState, s *step, f *TokenFeatures) {
 	f.FamilyRevoked = fam.Revoked != 0 && s.ts >= fam.Revoked
 
 	h := hashString(ev.ID)
+	x := st.extra()
 	reused := false
-	for i := range st.Refreshes {
-		if st.Refreshes[i].TokenID == ev.Refresh.TokenID {
-			reused = st.Refreshes[i].Event != h
+	for i := range x.Refreshes {
+		if x.Refreshes[i].TokenID == ev.Refresh.TokenID {
+			reused = x.Refreshes[i].Event != h
 			break
 		}
 	}
@@ -111,8 +113,8 @@ func refresh(st *UserState, s *step, f *TokenFeatures) {
 			fam.Revoked = s.ts
 		}
 	} else {
-		st.Refreshes = append(st.Refreshes, RefreshEntry{TokenID: ev.Refresh.TokenID, Family: ev.Refresh.FamilyID, TS: s.ts, Event: h})
-		st.Refreshes = pruneBefore(st.Refreshes, s.ts-cfg.RefreshTTL.ms(), cfg.MaxRefresh, func(r *RefreshEntry) int64 { return r.TS })
+		x.Refreshes = append(x.Refreshes, RefreshEntry{TokenID: ev.Refresh.TokenID, Family: ev.Refresh.FamilyID, TS: s.ts, Event: h})
+		x.Refreshes = pruneBefore(x.Refreshes, s.ts-cfg.RefreshTTL.ms(), cfg.MaxRefresh, func(r *RefreshEntry) int64 { return r.TS })
 	}
 	if fam.Device == "" && !f.DeviceMismatch {
 		fam.Device = ev.DeviceID
@@ -120,7 +122,8 @@ func refresh(st *UserState, s *step, f *TokenFeatures) {
 	f.Fired = f.RefreshReuse || f.FamilyRevoked || f.DeviceMismatch
 }
 
-func (st *UserState) family(id string, s *step, cfg *TokenConfig) (fam *FamilyEntry, created bool) {
+func (user *UserState) family(id string, s *step, cfg *TokenConfig) (fam *FamilyEntry, created bool) {
+	st := user.extra()
 	for i := range st.Families {
 		if st.Families[i].ID == id {
 			return &st.Families[i], false

@@ -14,9 +14,10 @@ const (
 // velocity counts and sums a user's transactions in sliding windows of
 // event time (10 minutes, 1 hour, 1 day), per device and payee, and measures
 // the amount against the user's own mean.
-func velocity(st *UserState, s *step, f *VelocityFeatures) {
+func velocity(user *UserState, s *step, f *VelocityFeatures) {
 	ev, cfg := s.ev, &s.cfg.Velocity
 	txn := ev.Txn
+	st := user.extra()
 	if s.prune {
 		st.Txns = pruneBefore(st.Txns, s.ts-dayMS-s.lateness, cfg.MaxEntries, txnTS)
 	}

@@ -1,0 +1,141 @@
+package detectors
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/event"
+)
+
+var updateState = flag.Bool("update-state", false, "rewrite testdata/state.golden from this build")
+
+// goldenEvents exercises every part of both states: logins from places and
+// devices, failures from addresses, tokens issued, used elsewhere and
+// after logout, a refresh token presented twice, transactions to payees.
+func goldenEvents() []event.Event {
+	evs := []event.Event{
+		ev("1", event.Login, 0, at(newYork)),
+		ev("2", event.Login, time.Minute, failed, ip("198.51.100.7")),
+		ev("3", event.Login, 2*time.Minute, failed, ip("198.51.100.8"), user("bob")),
+		ev("4", event.TokenIssue, 3*time.Minute, at(newYork), token("t1")),
+		ev("5", event.TokenUse, 4*time.Minute, at(london), token("t1"), device("laptop")),
+		ev("6", event.Logout, 5*time.Minute, token("t1")),
+		ev("7", event.TokenUse, 6*time.Minute, token("t2")),
+		ev("8", event.TokenRefresh, 7*time.Minute, refreshOf("r1", "F")),
+		ev("9", event.TokenRefresh, 8*time.Minute, refreshOf("r1", "F")),
+		ev("10", event.Transaction, 9*time.Minute, pay(12.5, "p1")),
+		ev("11", event.Transaction, 70*time.Minute, pay(99, "p2"), device("laptop")),
+		ev("12", event.Login, 2*time.Hour, at(berlin), device("tablet")),
+		ev("13", event.Login, 25*time.Hour, at(paris6), ip("2001:db8::1"), user("carol")),
+	}
+	for i := range 20 {
+		evs = append(evs, ev(fmt.Sprint("d", i), event.Login, 26*time.Hour+time.Duration(i)*time.Second, user("dave"), ip("192.0.2.1")))
+	}
+	return evs
+}
+
+// goldenStates runs goldenEvents through both stages and returns each
+// key's encoded state, by "user KEY" and "ip KEY".
+func goldenStates(t *testing.T) map[string][]byte {
+	u, p := NewUsers(Defaults()), NewIPs(Defaults())
+	for _, e := range goldenEvents() {
+		f := &Features{}
+		u.Process(&e, f)
+		if Wants(&e) {
+			p.Process(&e, f)
+		}
+	}
+	out := map[string][]byte{}
+	for _, k := range u.Store().lru.keys() {
+		v, _ := u.Store().Peek(k)
+		out["user "+k], _ = v.MarshalBinary()
+	}
+	for _, k := range p.Store().lru.keys() {
+		v, _ := p.Store().Peek(k)
+		out["ip "+k], _ = v.MarshalBinary()
+	}
+	return out
+}
+
+// TestStateGolden holds the state encodings to what the build before the
+// compact UserState (410f422) wrote, in testdata/state.golden: the states
+// of goldenEvents, byte for byte, and states with every field set in
+// version 2 and in version 1's JSON, which must decode and encode back to
+// the same version 2 bytes.
+func TestStateGolden(t *testing.T) {
+	const path = "testdata/state.golden"
+	if *updateState {
+		writeGolden(t, path)
+	}
+	want := readGolden(t, path)
+	for name, b := range goldenStates(t) {
+		if w := want[name+" v2"]; !bytes.Equal(b, w) {
+			t.Errorf("%s: state encodes as\n%x\nwant\n%x", name, b, w)
+		}
+	}
+	for name, in := range want {
+		base := strings.TrimSuffix(strings.TrimSuffix(name, " v2"), " v1")
+		var s state = &UserState{}
+		if strings.HasPrefix(name, "ip ") {
+			s = &IPState{}
+		}
+		if err := s.UnmarshalBinary(in); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if b, _ := s.MarshalBinary(); !bytes.Equal(b, want[base+" v2"]) {
+			t.Errorf("%s: decodes and encodes as\n%x\nwant\n%x", name, b, want[base+" v2"])
+		}
+	}
+}
+
+func readGolden(t *testing.T, path string) map[string][]byte {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string][]byte{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		i := strings.LastIndexByte(sc.Text(), ' ')
+		b, err := hex.DecodeString(sc.Text()[i+1:])
+		if i < 0 || err != nil {
+			t.Fatalf("%s: bad line %q", path, sc.Text())
+		}
+		out[sc.Text()[:i]] = b
+	}
+	return out
+}
+
+func writeGolden(t *testing.T, path string) {
+	lines := []string{}
+	for name, b := range goldenStates(t) {
+		lines = append(lines, fmt.Sprintf("%s v2 %x", name, b))
+	}
+	for _, s := range []state{&UserState{}, &IPState{}} {
+		seed := 0
+		fill(reflect.ValueOf(s).Elem(), &seed)
+		name := "ip filled"
+		if u, ok := s.(*UserState); ok {
+			u.RecentPos, name = 5, "user filled"
+		}
+		b, _ := s.MarshalBinary()
+		j, _ := json.Marshal(s)
+		lines = append(lines, fmt.Sprintf("%s v2 %x", name, b), fmt.Sprintf("%s v1 %x", name, append([]byte{jsonStateVersion}, j...)))
+	}
+	slices.Sort(lines)
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
