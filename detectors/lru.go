@@ -1,91 +1,169 @@
 package detectors
 
-// lru maps string keys to *V, least recently used first out beyond max
-// keys. It replaces hashicorp/golang-lru's simplelru for the detector
-// stores because memory per key is the cost that matters there: a
-// simplelru entry is a list element of 80 bytes (two pointers, a pointer to
-// its list, the key, the value, an expiry time the stores do not use) plus
-// its map slot; here a key is a map slot holding a slot index and a 32-byte
-// slot in one slice, linked by index, with removed slots reused. Not safe
-// for concurrent use.
+import (
+	"hash/maphash"
+	"math/bits"
+)
+
+// lru maps string keys to values of V, least recently used first out
+// beyond max keys. Memory per key is the cost that matters for the
+// detector stores, so it holds a key in one slot (the key, the value
+// itself and two int32 links of the recency list) in chunks of slots that
+// never move, and finds slots through an open-addressed table of uint32
+// (the slot's number and a few bits of the key's hash), 5 to 11 bytes a key
+// where a Go map of string to slot number takes about 45. Removed slots
+// are reused. Pointers to values stay valid until their key leaves. Not
+// safe for concurrent use.
 type lru[V any] struct {
-	index      map[string]int32
-	slots      []slot[V]
-	head, tail int32 // most and least recently used; -1 when empty
-	free       int32 // first free slot, linked by next; -1 when none
+	// table is the index, probed linearly from a key's hash: 0 is an empty
+	// entry, else the slot number plus one in the bits of slotMask, and
+	// the high bits of the key's hash above them (compared before the key
+	// is). Its length is a power of two, at most three quarters used.
+	table    []uint32
+	slotMask uint32
+	seed     maphash.Seed
+
+	chunks     [][]slot[V] // slot i is chunks[i>>chunkBits][i&chunkMask]
+	slots      int32       // slots made so far
+	n          int         // keys held
+	head, tail int32       // most and least recently used; -1 when empty
+	free       int32       // first free slot, linked by next; -1 when none
 	max        int
 	onRemove   func(key string) // called for every key that leaves: evicted, removed, oldest removed
 }
 
 type slot[V any] struct {
 	key        string
-	val        *V
 	prev, next int32
+	val        V
 }
+
+// chunkBits sizes the chunks of slots: 256 slots, so that a full store
+// wastes at most one part-filled chunk and growing never copies values.
+const (
+	chunkBits = 8
+	chunkMask = 1<<chunkBits - 1
+)
 
 func newLRU[V any](max int, onRemove func(key string)) *lru[V] {
-	return &lru[V]{index: map[string]int32{}, head: -1, tail: -1, free: -1, max: max, onRemove: onRemove}
+	return &lru[V]{
+		table:    make([]uint32, 8),
+		slotMask: 1<<min(bits.Len(uint(max)), 32) - 1,
+		seed:     maphash.MakeSeed(),
+		head:     -1, tail: -1, free: -1, max: max, onRemove: onRemove,
+	}
 }
 
-func (l *lru[V]) len() int { return len(l.index) }
+func (l *lru[V]) len() int { return l.n }
+
+func (l *lru[V]) slot(i int32) *slot[V] { return &l.chunks[i>>chunkBits][i&chunkMask] }
+
+// find returns the table position of key and its slot, or, when key is
+// absent, the empty position where it would go and -1.
+func (l *lru[V]) find(key string) (pos int, i int32) {
+	h := maphash.String(l.seed, key)
+	tag := uint32(h>>32) &^ l.slotMask
+	mask := len(l.table) - 1
+	for pos = int(h) & mask; ; pos = (pos + 1) & mask {
+		e := l.table[pos]
+		if e == 0 {
+			return pos, -1
+		}
+		if e&^l.slotMask == tag {
+			if i := int32(e&l.slotMask) - 1; l.slot(i).key == key {
+				return pos, i
+			}
+		}
+	}
+}
 
 // get returns key's value and makes it the most recently used.
 func (l *lru[V]) get(key string) (*V, bool) {
-	i, ok := l.index[key]
-	if !ok {
-		return nil, false
+	if _, i := l.find(key); i >= 0 {
+		l.toFront(i)
+		return &l.slot(i).val, true
 	}
-	l.toFront(i)
-	return l.slots[i].val, true
+	return nil, false
 }
 
 // peek returns key's value without touching its recency.
 func (l *lru[V]) peek(key string) (*V, bool) {
-	i, ok := l.index[key]
-	if !ok {
-		return nil, false
+	if _, i := l.find(key); i >= 0 {
+		return &l.slot(i).val, true
 	}
-	return l.slots[i].val, true
+	return nil, false
 }
 
-// add sets key's value, most recently used, and reports whether the least
-// recently used key was evicted to make room.
-func (l *lru[V]) add(key string, v *V) (evicted bool) {
-	if i, ok := l.index[key]; ok {
-		l.slots[i].val = v
+// getOrAdd returns key's value, most recently used, adding it with the
+// zero value when absent (created); evicted reports that the least
+// recently used key went to make room.
+func (l *lru[V]) getOrAdd(key string) (v *V, created, evicted bool) {
+	pos, i := l.find(key)
+	if i >= 0 {
 		l.toFront(i)
-		return false
+		return &l.slot(i).val, false, false
 	}
-	if len(l.index) >= l.max && l.tail >= 0 {
+	if l.n >= l.max && l.tail >= 0 {
 		l.removeSlot(l.tail)
 		evicted = true
+		pos, _ = l.find(key) // the removal may have moved entries
 	}
+	if (l.n+1)*4 > len(l.table)*3 {
+		l.grow()
+		pos, _ = l.find(key)
+	}
+	i = l.newSlot(key)
+	h := maphash.String(l.seed, key)
+	l.table[pos] = uint32(h>>32)&^l.slotMask | uint32(i+1)
+	l.n++
+	return &l.slot(i).val, true, evicted
+}
+
+// newSlot takes a free slot, or makes one, for key at the front.
+func (l *lru[V]) newSlot(key string) int32 {
 	i := l.free
 	if i >= 0 {
-		l.free = l.slots[i].next
+		l.free = l.slot(i).next
 	} else {
-		l.slots = append(l.slots, slot[V]{})
-		i = int32(len(l.slots) - 1)
+		i = l.slots
+		if int(i)&chunkMask == 0 {
+			l.chunks = append(l.chunks, make([]slot[V], min(chunkMask+1, l.max-int(i))))
+		}
+		l.slots++
 	}
-	l.slots[i] = slot[V]{key: key, val: v, prev: -1, next: l.head}
+	s := l.slot(i)
+	s.key, s.prev, s.next = key, -1, l.head
 	if l.head >= 0 {
-		l.slots[l.head].prev = i
+		l.slot(l.head).prev = i
 	}
 	l.head = i
 	if l.tail < 0 {
 		l.tail = i
 	}
-	l.index[key] = i
-	return evicted
+	return i
+}
+
+// grow doubles the table and enters every key again.
+func (l *lru[V]) grow() {
+	l.table = make([]uint32, 2*len(l.table))
+	mask := len(l.table) - 1
+	for i := l.head; i >= 0; i = l.slot(i).next {
+		h := maphash.String(l.seed, l.slot(i).key)
+		pos := int(h) & mask
+		for l.table[pos] != 0 {
+			pos = (pos + 1) & mask
+		}
+		l.table[pos] = uint32(h>>32)&^l.slotMask | uint32(i+1)
+	}
 }
 
 // remove drops key; it reports whether it was there.
 func (l *lru[V]) remove(key string) bool {
-	i, ok := l.index[key]
-	if ok {
+	_, i := l.find(key)
+	if i >= 0 {
 		l.removeSlot(i)
 	}
-	return ok
+	return i >= 0
 }
 
 // oldest returns the least recently used key and value.
@@ -93,8 +171,8 @@ func (l *lru[V]) oldest() (string, *V, bool) {
 	if l.tail < 0 {
 		return "", nil, false
 	}
-	s := &l.slots[l.tail]
-	return s.key, s.val, true
+	s := l.slot(l.tail)
+	return s.key, &s.val, true
 }
 
 // removeOldest drops the least recently used key.
@@ -106,22 +184,22 @@ func (l *lru[V]) removeOldest() {
 
 // keys lists the keys from the least to the most recently used.
 func (l *lru[V]) keys() []string {
-	out := make([]string, 0, len(l.index))
-	for i := l.tail; i >= 0; i = l.slots[i].prev {
-		out = append(out, l.slots[i].key)
+	out := make([]string, 0, l.n)
+	for i := l.tail; i >= 0; i = l.slot(i).prev {
+		out = append(out, l.slot(i).key)
 	}
 	return out
 }
 
 func (l *lru[V]) unlink(i int32) {
-	s := &l.slots[i]
+	s := l.slot(i)
 	if s.prev >= 0 {
-		l.slots[s.prev].next = s.next
+		l.slot(s.prev).next = s.next
 	} else {
 		l.head = s.next
 	}
 	if s.next >= 0 {
-		l.slots[s.next].prev = s.prev
+		l.slot(s.next).prev = s.prev
 	} else {
 		l.tail = s.prev
 	}
@@ -132,24 +210,44 @@ func (l *lru[V]) toFront(i int32) {
 		return
 	}
 	l.unlink(i)
-	s := &l.slots[i]
+	s := l.slot(i)
 	s.prev, s.next = -1, l.head
-	l.slots[l.head].prev = i
+	l.slot(l.head).prev = i
 	l.head = i
 	if l.tail < 0 {
 		l.tail = i
 	}
 }
 
-// removeSlot unlinks slot i, frees it (its key and value let go) and
-// reports the key to onRemove.
+// removeSlot unlinks slot i, takes its key out of the table, frees it (its
+// key and value let go) and reports the key to onRemove.
 func (l *lru[V]) removeSlot(i int32) {
 	l.unlink(i)
-	key := l.slots[i].key
-	delete(l.index, key)
-	l.slots[i] = slot[V]{next: l.free, prev: -1}
+	key := l.slot(i).key
+	pos, _ := l.find(key)
+	l.deleteAt(pos)
+	*l.slot(i) = slot[V]{next: l.free, prev: -1}
 	l.free = i
+	l.n--
 	if l.onRemove != nil {
 		l.onRemove(key)
 	}
+}
+
+// deleteAt empties table position pos and moves back the entries after it
+// that their probe from home would no longer reach (backward-shift
+// deletion: linear probing without tombstones).
+func (l *lru[V]) deleteAt(pos int) {
+	mask := len(l.table) - 1
+	for next := (pos + 1) & mask; l.table[next] != 0; next = (next + 1) & mask {
+		e := l.table[next]
+		home := int(maphash.String(l.seed, l.slot(int32(e&l.slotMask)-1).key)) & mask
+		// The entry stays when its home is cyclically in (pos, next].
+		if (next-home)&mask < (next-pos)&mask {
+			continue
+		}
+		l.table[pos] = e
+		pos = next
+	}
+	l.table[pos] = 0
 }

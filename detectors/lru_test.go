@@ -10,7 +10,7 @@ import (
 // refLRU is the obvious LRU (a slice, oldest first) that lru must match.
 type refLRU struct {
 	keys    []string
-	vals    map[string]*int
+	vals    map[string]int
 	max     int
 	removed []string
 }
@@ -20,20 +20,19 @@ func (r *refLRU) touch(k string) {
 	r.keys = append(r.keys, k)
 }
 
-func (r *refLRU) add(k string, v *int) bool {
+// getOrAdd reports whether k was absent and whether the oldest key went.
+func (r *refLRU) getOrAdd(k string) (created, evicted bool) {
 	if _, ok := r.vals[k]; ok {
-		r.vals[k] = v
 		r.touch(k)
-		return false
+		return false, false
 	}
-	evicted := false
 	if len(r.keys) >= r.max {
 		r.drop(r.keys[0])
 		evicted = true
 	}
-	r.vals[k] = v
+	r.vals[k] = 0
 	r.keys = append(r.keys, k)
-	return evicted
+	return true, evicted
 }
 
 func (r *refLRU) drop(k string) {
@@ -43,38 +42,46 @@ func (r *refLRU) drop(k string) {
 }
 
 // TestLRUMatchesReference runs random adds, gets, peeks, removes and
-// removals of the oldest against lru and the reference, small caps and
-// few keys so that every path (eviction, slot reuse, the head, the tail,
-// the only key) is taken many times.
+// removals of the oldest against lru and the reference. Small caps and few
+// keys take every path (eviction, slot reuse, the head, the tail, the only
+// key, entries moved back in the table) many times; larger ones grow the
+// table and cross chunks of slots. A value's pointer must stay the same
+// for as long as its key is held.
 func TestLRUMatchesReference(t *testing.T) {
-	for _, max := range []int{1, 2, 3, 8} {
+	for _, max := range []int{1, 2, 3, 8, 300, 1000} {
 		rng := rand.New(rand.NewPCG(uint64(max), 7))
 		var removed []string
 		l := newLRU[int](max, func(k string) { removed = append(removed, k) })
-		ref := &refLRU{vals: map[string]*int{}, max: max}
+		ref := &refLRU{vals: map[string]int{}, max: max}
+		ptrs := map[string]*int{}
+		check := func(step int, op, k string, got *int, ok bool) {
+			want, wok := ref.vals[k]
+			if ok != wok || ok && (*got != want || got != ptrs[k]) {
+				t.Fatalf("max %d step %d: %s(%s) = %v %v, want %v %v (or its pointer moved)", max, step, op, k, got, ok, want, wok)
+			}
+		}
 		for step := range 20_000 {
 			k := strconv.Itoa(rng.IntN(max * 3))
-			v := new(int)
-			*v = step
 			switch op := rng.IntN(10); {
 			case op < 4:
-				if got, want := l.add(k, v), ref.add(k, v); got != want {
-					t.Fatalf("max %d step %d: add(%s) evicted %v, want %v", max, step, k, got, want)
+				v, created, evicted := l.getOrAdd(k)
+				wc, we := ref.getOrAdd(k)
+				if created != wc || evicted != we || !created && v != ptrs[k] {
+					t.Fatalf("max %d step %d: getOrAdd(%s) created %v evicted %v, want %v %v", max, step, k, created, evicted, wc, we)
 				}
+				if created && *v != 0 {
+					t.Fatalf("max %d step %d: a new key's value is %d, not zero", max, step, *v)
+				}
+				*v, ref.vals[k], ptrs[k] = step, step, v
 			case op < 6:
 				got, ok := l.get(k)
-				want, wok := ref.vals[k]
-				if wok {
+				if _, wok := ref.vals[k]; wok {
 					ref.touch(k)
 				}
-				if ok != wok || got != want {
-					t.Fatalf("max %d step %d: get(%s) = %v %v, want %v %v", max, step, k, got, ok, want, wok)
-				}
+				check(step, "get", k, got, ok)
 			case op < 7:
 				got, ok := l.peek(k)
-				if want, wok := ref.vals[k]; ok != wok || got != want {
-					t.Fatalf("max %d step %d: peek(%s) wrong", max, step, k)
-				}
+				check(step, "peek", k, got, ok)
 			case op < 9:
 				_, wok := ref.vals[k]
 				if wok {
@@ -91,21 +98,33 @@ func TestLRUMatchesReference(t *testing.T) {
 					}
 					continue
 				}
-				if !ok || k != ref.keys[0] || v != ref.vals[k] {
+				if !ok || k != ref.keys[0] || *v != ref.vals[k] {
 					t.Fatalf("max %d step %d: oldest = %s, want %s", max, step, k, ref.keys[0])
 				}
 				l.removeOldest()
 				ref.drop(k)
 			}
-			if !slices.Equal(l.keys(), ref.keys) || l.len() != len(ref.keys) {
+			if l.len() != len(ref.keys) || (max < 100 || step%500 == 0) && !slices.Equal(l.keys(), ref.keys) {
 				t.Fatalf("max %d step %d: keys %v, want %v", max, step, l.keys(), ref.keys)
 			}
 			if !slices.Equal(removed, ref.removed) {
 				t.Fatalf("max %d step %d: removed %v, want %v", max, step, removed, ref.removed)
 			}
-			if len(l.slots) > max {
-				t.Fatalf("max %d: %d slots, freed slots not reused", max, len(l.slots))
+			if int(l.slots) > max {
+				t.Fatalf("max %d: %d slots, freed slots not reused", max, l.slots)
 			}
 		}
+	}
+}
+
+// TestLRUFreesValues: a removed key's slot lets go of its key and value,
+// so that the garbage collector can take them.
+func TestLRUFreesValues(t *testing.T) {
+	l := newLRU[[]byte](4, nil)
+	v, _, _ := l.getOrAdd("a")
+	*v = make([]byte, 10)
+	l.remove("a")
+	if s := l.slot(0); s.key != "" || s.val != nil {
+		t.Errorf("freed slot holds %q and %v", s.key, s.val)
 	}
 }

@@ -42,23 +42,24 @@ func (s *Store[V]) mark(key string) {
 // Get returns the state of key, creating it when absent, and marks it most
 // recently used (and changed: the caller is about to update it). now is the
 // stream clock, used to expire at most a couple of idle keys per call so
-// that expiry costs O(1) amortised.
+// that expiry costs O(1) amortised. The state is held in the store: the
+// pointer is good until its key leaves (evicted, expired or deleted), so
+// callers use it at once and keep none.
 func (s *Store[V]) Get(key string, now int64) (v *V, created bool) {
 	s.expire(now)
 	s.mark(key)
-	if v, ok := s.lru.get(key); ok {
-		return v, false
-	}
-	v = new(V)
-	if s.lru.add(key, v) {
+	v, created, evicted := s.lru.getOrAdd(key)
+	if evicted {
 		s.Evictions++
 	}
-	return v, true
+	return v, created
 }
 
-// Put sets the state of key, as a restore does: it is not a change.
+// Put sets the state of key to a copy of *v, as a restore does: it is not
+// a change.
 func (s *Store[V]) Put(key string, v *V) {
-	s.lru.add(key, v)
+	p, _, _ := s.lru.getOrAdd(key)
+	*p = *v
 	delete(s.changed, key)
 }
 
