@@ -3,6 +3,7 @@ package detectors
 import (
 	"hash/maphash"
 	"math/bits"
+	"unsafe"
 )
 
 // lru maps string keys to values of V, least recently used first out
@@ -24,10 +25,12 @@ type lru[V any] struct {
 	seed     maphash.Seed
 
 	chunks     [][]slot[V] // slot i is chunks[i>>chunkBits][i&chunkMask]
-	slots      int32       // slots made so far
-	n          int         // keys held
-	head, tail int32       // most and least recently used; -1 when empty
-	free       int32       // first free slot, linked by next; -1 when none
+	chunkBits  uint8
+	chunkMask  int32
+	slots      int32 // slots made so far
+	n          int   // keys held
+	head, tail int32 // most and least recently used; -1 when empty
+	free       int32 // first free slot, linked by next; -1 when none
 	max        int
 	onRemove   func(key string) // called for every key that leaves: evicted, removed, oldest removed
 }
@@ -38,25 +41,30 @@ type slot[V any] struct {
 	val        V
 }
 
-// chunkBits sizes the chunks of slots: 256 slots, so that a full store
-// wastes at most one part-filled chunk and growing never copies values.
-const (
-	chunkBits = 8
-	chunkMask = 1<<chunkBits - 1
-)
+// chunkBytes bounds a chunk of slots: the most slots, a power of two, that
+// fit in it make a chunk. A full store then wastes at most one part-filled
+// chunk, growing never copies values, and a chunk stays within the
+// allocator's size classes instead of being rounded up to whole pages.
+const chunkBytes = 32 << 10
 
 func newLRU[V any](max int, onRemove func(key string)) *lru[V] {
+	chunkBits := uint8(0)
+	if n := chunkBytes / unsafe.Sizeof(slot[V]{}); n > 1 {
+		chunkBits = uint8(bits.Len(uint(n)) - 1)
+	}
 	return &lru[V]{
-		table:    make([]uint32, 8),
-		slotMask: 1<<min(bits.Len(uint(max)), 32) - 1,
-		seed:     maphash.MakeSeed(),
-		head:     -1, tail: -1, free: -1, max: max, onRemove: onRemove,
+		chunkBits: chunkBits,
+		chunkMask: 1<<chunkBits - 1,
+		table:     make([]uint32, 8),
+		slotMask:  1<<min(bits.Len(uint(max)), 32) - 1,
+		seed:      maphash.MakeSeed(),
+		head:      -1, tail: -1, free: -1, max: max, onRemove: onRemove,
 	}
 }
 
 func (l *lru[V]) len() int { return l.n }
 
-func (l *lru[V]) slot(i int32) *slot[V] { return &l.chunks[i>>chunkBits][i&chunkMask] }
+func (l *lru[V]) slot(i int32) *slot[V] { return &l.chunks[i>>l.chunkBits][i&l.chunkMask] }
 
 // find returns the table position of key and its slot, or, when key is
 // absent, the empty position where it would go and -1.
@@ -126,8 +134,8 @@ func (l *lru[V]) newSlot(key string) int32 {
 		l.free = l.slot(i).next
 	} else {
 		i = l.slots
-		if int(i)&chunkMask == 0 {
-			l.chunks = append(l.chunks, make([]slot[V], min(chunkMask+1, l.max-int(i))))
+		if i&l.chunkMask == 0 {
+			l.chunks = append(l.chunks, make([]slot[V], min(int(l.chunkMask)+1, l.max-int(i))))
 		}
 		l.slots++
 	}

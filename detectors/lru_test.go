@@ -48,7 +48,7 @@ func (r *refLRU) drop(k string) {
 // table and cross chunks of slots. A value's pointer must stay the same
 // for as long as its key is held.
 func TestLRUMatchesReference(t *testing.T) {
-	for _, max := range []int{1, 2, 3, 8, 300, 1000} {
+	for _, max := range []int{1, 2, 3, 8, 300, 3000} {
 		rng := rand.New(rand.NewPCG(uint64(max), 7))
 		var removed []string
 		l := newLRU[int](max, func(k string) { removed = append(removed, k) })
@@ -113,6 +113,9 @@ func TestLRUMatchesReference(t *testing.T) {
 			if int(l.slots) > max {
 				t.Fatalf("max %d: %d slots, freed slots not reused", max, l.slots)
 			}
+		}
+		if max == 3000 && len(l.chunks) < 2 {
+			t.Errorf("max %d: %d chunk(s), want the test to cross chunks", max, len(l.chunks))
 		}
 	}
 }
