@@ -1,5 +1,10 @@
 package detectors
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Store keeps per-key state with a cap on keys (least recently used evicted
 // first) and an idle TTL in event time. It also remembers which keys
 // changed since the last Changes (touched, evicted or expired), so that a
@@ -9,10 +14,13 @@ type Store[V any] struct {
 	lru      *lru[V]
 	ttl      int64
 	lastSeen func(*V) int64
-	// changed holds the keys changed since the last Changes; it is nil
-	// until Track, so replay keeps no such set. Its size is bounded by the
-	// keys of one batch of events.
-	changed map[string]struct{}
+	// changed holds the keys changed since the last Changes, each with
+	// the number of the latest mark of it (tick), which orders them as the
+	// recency list does; it is nil until Track, so replay keeps no such
+	// set. Its size is bounded by the keys of one batch of events.
+	changed map[string]uint64
+	tick    uint64
+	order   []changedKey // Changes' scratch
 
 	Evictions   uint64 // keys dropped because the store was full
 	Expirations uint64 // keys dropped because they were idle longer than the TTL
@@ -29,13 +37,20 @@ func NewStore[V any](max int, ttl int64, lastSeen func(*V) int64) *Store[V] {
 // Track starts remembering changed keys for Changes.
 func (s *Store[V]) Track() {
 	if s.changed == nil {
-		s.changed = map[string]struct{}{}
+		s.changed = map[string]uint64{}
 	}
+}
+
+// changedKey is a changed key and the tick of its latest mark.
+type changedKey struct {
+	key  string
+	tick uint64
 }
 
 func (s *Store[V]) mark(key string) {
 	if s.changed != nil {
-		s.changed[key] = struct{}{}
+		s.tick++
+		s.changed[key] = s.tick
 	}
 }
 
@@ -73,18 +88,28 @@ func (s *Store[V]) Delete(key string) {
 // state, or nil when the key was evicted or expired (a tombstone), and
 // forgets them. Tombstones come first: a store of the same cap that
 // applies them in order (a restore) then makes room before it adds, and so
-// never evicts a key the original still holds.
+// never evicts a key the original still holds. The states come after,
+// least recently used first: every key held that changed was last made
+// the most recently used by the Get that marked it, so that order of
+// their marks is their order in the recency list, and a restore that puts
+// them in it leaves its list in the original's order, to evict the same
+// keys after.
 func (s *Store[V]) Changes(f func(key string, v *V)) {
-	for key := range s.changed {
+	order := s.order[:0]
+	for key, tick := range s.changed {
 		if _, ok := s.lru.peek(key); !ok {
 			f(key, nil)
-			delete(s.changed, key)
+		} else {
+			order = append(order, changedKey{key, tick})
 		}
 	}
-	for key := range s.changed {
-		v, _ := s.lru.peek(key)
-		f(key, v)
+	slices.SortFunc(order, func(a, b changedKey) int { return cmp.Compare(a.tick, b.tick) })
+	for _, c := range order {
+		v, _ := s.lru.peek(c.key)
+		f(c.key, v)
 	}
+	clear(order)
+	s.order = order[:0]
 	clear(s.changed)
 }
 

@@ -68,13 +68,15 @@ func TestStateVersion(t *testing.T) {
 }
 
 // TestStoreRestoreAtCap replays a full store's changes, batch by batch, into
-// a store of the same cap, as a restore from the changelog does: it must
-// hold the same keys after every batch, evicting none of its own.
+// a store of the same cap, as a restore from the changelog does: after
+// every batch it must hold the same keys in the same recency order (so
+// that it evicts the same key next), and evict none of its own on the way.
 func TestStoreRestoreAtCap(t *testing.T) {
 	const max = 8
 	orig := NewStore(max, 1<<40, func(c *counter) int64 { return c.Last })
 	orig.Track()
 	restored := NewStore(max, 1<<40, func(c *counter) int64 { return c.Last })
+	restored.Track() // an eviction by a Put would show as a change
 	for batch := 0; batch < 50; batch++ {
 		// Each batch touches a few old keys and adds new ones past the cap.
 		for i := 0; i < 5; i++ {
@@ -87,8 +89,11 @@ func TestStoreRestoreAtCap(t *testing.T) {
 			}
 			restored.Put(key, v)
 		})
-		if got, want := restored.lru.keys(), orig.lru.keys(); !sameKeys(got, want) {
-			t.Fatalf("batch %d: restored keys %v, original holds %v", batch, got, want)
+		if got, want := restored.lru.keys(), orig.lru.keys(); !slices.Equal(got, want) {
+			t.Fatalf("batch %d: restored keys, oldest first, %v; the original holds %v", batch, got, want)
+		}
+		if got := changes(restored); len(got) != 0 {
+			t.Fatalf("batch %d: the restore evicted %v", batch, got)
 		}
 	}
 	if orig.Evictions == 0 {
@@ -96,9 +101,23 @@ func TestStoreRestoreAtCap(t *testing.T) {
 	}
 }
 
-func sameKeys(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
+// TestStoreRestoreEvictsAlike is the case the review found: a store at its
+// cap of 3 after Get a, b, c, restored from its changes in one batch, must
+// evict a, as the original does, when d comes.
+func TestStoreRestoreEvictsAlike(t *testing.T) {
+	for trial := range 50 {
+		orig := NewStore(3, 1<<40, func(c *counter) int64 { return c.Last })
+		orig.Track()
+		for _, k := range []string{"a", "b", "c"} {
+			orig.Get(k, 0)
+		}
+		restored := NewStore(3, 1<<40, func(c *counter) int64 { return c.Last })
+		restored.Track()
+		orig.Changes(func(key string, v *counter) { restored.Put(key, v) })
+		orig.Get("d", 0)
+		restored.Get("d", 0)
+		if got, want := changes(restored), changes(orig); !maps.Equal(got, want) {
+			t.Fatalf("trial %d: after d the restored store changed %v, the original %v", trial, got, want)
+		}
+	}
 }
