@@ -90,7 +90,13 @@ func (s *UserState) UnmarshalBinary(b []byte) error {
 		recent[i] = d.uint()
 	}
 	s.setRecent(recent[:])
-	s.RecentPos = uint8(d.uint() % recentLen)
+	// Every build wrote a position within the ring (seen keeps it there):
+	// one beyond is corrupt, not a position to reduce.
+	if pos := d.uint(); pos < recentLen {
+		s.RecentPos = uint8(pos)
+	} else {
+		d.fail()
+	}
 	s.Points = decodeSlice(d, 27, getPoint)
 	x := &UserExtra{}
 	x.Failures = decodeSlice(d, 3, getAttempt)

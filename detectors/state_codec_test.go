@@ -94,6 +94,17 @@ func TestStateEncoding(t *testing.T) {
 			if err := tt.out.UnmarshalBinary(append(b, 0)); !errors.Is(err, errCorrupt) {
 				t.Errorf("a byte left over: %v, want corrupt", err)
 			}
+			if us, ok := tt.full.(*UserState); ok {
+				// Only a corrupt input holds a position beyond the ring.
+				for _, pos := range []uint8{recentLen, 200} {
+					c := *us
+					c.RecentPos = pos
+					bad, _ := c.MarshalBinary()
+					if err := tt.out.UnmarshalBinary(bad); !errors.Is(err, errCorrupt) {
+						t.Errorf("ring position %d of %d: %v, want corrupt", pos, recentLen, err)
+					}
+				}
+			}
 		})
 	}
 }
