@@ -170,8 +170,8 @@ func (c *Config) Validate() error {
 		ok   bool
 		path string
 	}{
-		{c.State.MaxUsers > 0, "state.max_users"},
-		{c.State.MaxIPs > 0, "state.max_ips"},
+		{c.State.MaxUsers > 0 && c.State.MaxUsers <= MaxStateKeys, keysPath("state.max_users")},
+		{c.State.MaxIPs > 0 && c.State.MaxIPs <= MaxStateKeys, keysPath("state.max_ips")},
 		{c.State.UserTTL > 0, "state.user_ttl"},
 		{c.State.IPTTL >= c.FailedLoginBurst.SprayWindow, "state.ip_ttl (must be at least failed_login_burst.spray_window)"},
 		{c.State.MaxFuture > 0, "state.max_future"},
@@ -196,4 +196,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// keysPath names a cap on a store's keys and the range it must be in.
+func keysPath(path string) string {
+	return fmt.Sprintf("%s (1 to %d: a store numbers its keys' slots in 32 bits)", path, MaxStateKeys)
 }

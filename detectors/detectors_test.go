@@ -448,11 +448,3 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("wrong version accepted: %v", err)
 	}
 }
-
-func TestConfigValidate(t *testing.T) {
-	cfg := Defaults()
-	cfg.FailedLoginBurst.UserBurst = 0
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "failed_login_burst.user_burst") {
-		t.Errorf("Validate = %v, want it to name failed_login_burst.user_burst", err)
-	}
-}

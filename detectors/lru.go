@@ -1,7 +1,9 @@
 package detectors
 
 import (
+	"fmt"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"unsafe"
 )
@@ -47,7 +49,14 @@ type slot[V any] struct {
 // allocator's size classes instead of being rounded up to whole pages.
 const chunkBytes = 32 << 10
 
+// MaxStateKeys is the most keys a store can hold: its slots are numbered
+// by int32, and the index stores a slot's number plus one in a uint32.
+const MaxStateKeys = math.MaxInt32
+
 func newLRU[V any](max int, onRemove func(key string)) *lru[V] {
+	if max < 1 || max > MaxStateKeys {
+		panic(fmt.Sprintf("detectors: a store of %d keys, want 1 to %d", max, MaxStateKeys))
+	}
 	chunkBits := uint8(0)
 	if n := chunkBytes / unsafe.Sizeof(slot[V]{}); n > 1 {
 		chunkBits = uint8(bits.Len(uint(n)) - 1)
