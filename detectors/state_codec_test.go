@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -14,40 +15,51 @@ import (
 
 // fill sets every field reachable from v to a value that is not zero and
 // differs by field (seed), slices to two elements, pointers to a filled
-// value, so that a round trip
-// that drops or swaps a field shows.
-func fill(v reflect.Value, seed *int) {
+// value, so that a round trip that drops or swaps a field shows. With
+// edge, the values are the extremes instead: the largest and smallest
+// integers, hashes of 2^63 and more, the largest float and -0, empty
+// strings.
+func fill(v reflect.Value, seed *int, edge bool) {
 	*seed++
 	switch v.Kind() {
 	case reflect.Struct:
 		for i := range v.NumField() {
-			fill(v.Field(i), seed)
+			fill(v.Field(i), seed, edge)
 		}
 	case reflect.Array:
 		for i := range v.Len() {
-			fill(v.Index(i), seed)
+			fill(v.Index(i), seed, edge)
 		}
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem(), seed)
+		fill(v.Elem(), seed, edge)
 	case reflect.Slice:
 		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
 		for i := range 2 {
-			fill(v.Index(i), seed)
+			fill(v.Index(i), seed, edge)
 		}
 	case reflect.String:
-		v.SetString("s" + string(rune('a'+*seed%26)) + "é")
+		v.SetString(pick(edge, "", "s"+string(rune('a'+*seed%26))+"é"))
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64, reflect.Int32:
-		v.SetInt(int64(*seed) * -1_000_003)
+		v.SetInt(pick(edge, pick(*seed%2 == 0, int64(math.MaxInt64), math.MinInt64), int64(*seed)*-1_000_003))
 	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint8:
-		v.SetUint(uint64(*seed) * 7 % (1 << (v.Type().Bits() - 1)))
+		top := uint64(1)<<(v.Type().Bits()-1) | uint64(*seed%2)
+		v.SetUint(pick(edge, pick(*seed%3 == 0, math.MaxUint64>>(64-v.Type().Bits()), top), uint64(*seed)*7%(1<<(v.Type().Bits()-1))))
 	case reflect.Float64:
-		v.SetFloat(float64(*seed) + 0.25)
+		v.SetFloat(pick(edge, pick(*seed%2 == 0, math.MaxFloat64, math.Copysign(0, -1)), float64(*seed)+0.25))
 	default:
 		panic("fill: add " + v.Kind().String())
 	}
+}
+
+// pick returns a when cond holds, else b.
+func pick[T any](cond bool, a, b T) T {
+	if cond {
+		return a
+	}
+	return b
 }
 
 type state interface {
@@ -64,15 +76,18 @@ func TestStateEncoding(t *testing.T) {
 		name      string
 		full, out state
 		version   byte
+		edge      bool
 	}{
-		{"user", &UserState{}, &UserState{}, UserStateVersion},
-		{"ip", &IPState{}, &IPState{}, IPStateVersion},
+		{"user", &UserState{}, &UserState{}, UserStateVersion, false},
+		{"ip", &IPState{}, &IPState{}, IPStateVersion, false},
+		{"user extremes", &UserState{}, &UserState{}, UserStateVersion, true},
+		{"ip extremes", &IPState{}, &IPState{}, IPStateVersion, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			seed := 0
-			fill(reflect.ValueOf(tt.full).Elem(), &seed)
+			fill(reflect.ValueOf(tt.full).Elem(), &seed, tt.edge)
 			if rp, ok := tt.full.(*UserState); ok {
-				rp.RecentPos = 5 // an index into Recent
+				rp.RecentPos = pick[uint8](tt.edge, recentLen-1, 5) // an index into Recent
 			}
 			b, err := tt.full.MarshalBinary()
 			if err != nil || b[0] != tt.version {
@@ -114,13 +129,18 @@ func TestStateEncoding(t *testing.T) {
 func FuzzStateDecode(f *testing.F) {
 	seed := 0
 	var u UserState
-	fill(reflect.ValueOf(&u).Elem(), &seed)
+	fill(reflect.ValueOf(&u).Elem(), &seed, false)
 	u.RecentPos = 3
 	b, _ := u.MarshalBinary()
 	f.Add(b)
 	var ip IPState
-	fill(reflect.ValueOf(&ip).Elem(), &seed)
+	fill(reflect.ValueOf(&ip).Elem(), &seed, false)
 	b, _ = ip.MarshalBinary()
+	f.Add(b)
+	var edge UserState
+	fill(reflect.ValueOf(&edge).Elem(), &seed, true)
+	edge.RecentPos = recentLen - 1
+	b, _ = edge.MarshalBinary()
 	f.Add(b)
 	f.Add([]byte{UserStateVersion, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {

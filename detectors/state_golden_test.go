@@ -125,7 +125,7 @@ func writeGolden(t *testing.T, path string) {
 	}
 	for _, s := range []state{&UserState{}, &IPState{}} {
 		seed := 0
-		fill(reflect.ValueOf(s).Elem(), &seed)
+		fill(reflect.ValueOf(s).Elem(), &seed, false)
 		name := "ip filled"
 		if u, ok := s.(*UserState); ok {
 			u.RecentPos, name = 5, "user filled"
