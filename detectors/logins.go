@@ -62,7 +62,8 @@ type IPs struct {
 	cfg   Config
 	store *Store[IPState]
 	clock clock
-	users []uint64 // scratch for distinct counting
+	one   [1]Attempt // scratch for an address's inline attempt
+	users []uint64   // scratch for distinct counting
 	fails []uint64
 }
 
@@ -70,7 +71,7 @@ type IPs struct {
 func NewIPs(cfg Config) *IPs {
 	return &IPs{
 		cfg:   cfg,
-		store: NewStore(cfg.State.MaxIPs, cfg.State.IPTTL.ms(), func(s *IPState) int64 { return s.Last }),
+		store: NewStore(cfg.State.MaxIPs, cfg.State.IPTTL.ms(), func(s *IPState) int64 { return s.last }),
 		clock: clock{maxFuture: cfg.State.MaxFuture.ms()},
 	}
 }
@@ -90,16 +91,27 @@ func (p *IPs) Process(ev *event.Event, f *Features) {
 	key := ev.IP.String()
 	st, created := p.store.Get(key, p.clock.now)
 	window := cfg.SprayWindow.ms()
-	if created || (!future && ts >= st.Last) {
-		st.Attempts = pruneBefore(st.Attempts, ts-window-p.cfg.State.AllowedLateness.ms(), cfg.MaxAttemptsPerIP, attemptTS)
+	// An inline attempt is worked on in p.one, and so is the first one
+	// of an address: a list still there is one attempt, which set holds
+	// inline; a second reallocates (p.one holds one).
+	list := st.Attempts(&p.one)
+	if list == nil {
+		list = p.one[:0]
 	}
-	st.Attempts = insertByTS(st.Attempts, Attempt{TS: ts, Who: hashString(ev.UserID), Failure: ev.Outcome == event.Failure}, attemptTS)
-	st.Attempts = capOldest(st.Attempts, cfg.MaxAttemptsPerIP)
-	st.Last = max64(st.Last, ts)
+	if created || (!future && ts >= st.Last()) {
+		list = pruneBefore(list, ts-window-p.cfg.State.AllowedLateness.ms(), cfg.MaxAttemptsPerIP, attemptTS)
+	}
+	list = insertByTS(list, Attempt{TS: ts, Who: hashString(ev.UserID), Failure: ev.Outcome == event.Failure}, attemptTS)
+	list = capOldest(list, cfg.MaxAttemptsPerIP)
+	last := max64(st.Last(), ts)
+	if &list[0] == &p.one[0] && list[0].TS != last {
+		list = slices.Clone(list) // not reached (see above), but set must not keep p.one
+	}
+	st.set(last, list)
 
 	g := &f.IP
 	p.users, p.fails = p.users[:0], p.fails[:0]
-	for _, a := range st.Attempts {
+	for _, a := range list {
 		if a.TS > ts || a.TS < ts-window {
 			continue
 		}

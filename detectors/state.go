@@ -145,15 +145,6 @@ type FamilyEntry struct {
 	Revoked int64  `json:"revoked,omitempty"`
 }
 
-// IPStateVersion is the encoding version of IPState.
-const IPStateVersion = 2
-
-// IPState is an address's recent login attempts, for password spray.
-type IPState struct {
-	Last     int64     `json:"last"`
-	Attempts []Attempt `json:"attempts,omitempty"`
-}
-
 // ErrStateVersion is wrapped by the error of a state encoded in a version
 // this build cannot read.
 var ErrStateVersion = errors.New("unknown state encoding version")

@@ -128,8 +128,9 @@ func (s *UserState) UnmarshalBinary(b []byte) error {
 func (s *IPState) MarshalBinary() ([]byte, error) {
 	e := encoder{b: make([]byte, 1, 32)}
 	e.b[0] = IPStateVersion
-	e.int(s.Last)
-	encodeSlice(&e, s.Attempts, putAttempt)
+	var one [1]Attempt
+	e.int(s.last)
+	encodeSlice(&e, s.Attempts(&one), putAttempt)
 	return e.b, nil
 }
 
@@ -140,8 +141,9 @@ func (s *IPState) UnmarshalBinary(b []byte) error {
 	if err != nil || d == nil {
 		return err
 	}
-	*s = IPState{Last: d.int()}
-	s.Attempts = decodeSlice(d, 3, getAttempt)
+	*s = IPState{}
+	last := d.int()
+	s.set(last, decodeSlice(d, 3, getAttempt))
 	return d.done()
 }
 

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -125,7 +124,7 @@ func writeGolden(t *testing.T, path string) {
 	}
 	for _, s := range []state{&UserState{}, &IPState{}} {
 		seed := 0
-		fill(reflect.ValueOf(s).Elem(), &seed, false)
+		fillState(s, &seed, false)
 		name := "ip filled"
 		if u, ok := s.(*UserState); ok {
 			u.RecentPos, name = 5, "user filled"

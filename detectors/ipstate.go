@@ -1,0 +1,84 @@
+package detectors
+
+import "encoding/json"
+
+// IPStateVersion is the encoding version of IPState.
+const IPStateVersion = 2
+
+// IPState is an address's recent login attempts, for password spray.
+// Addresses are most of the keys a worker holds (a user logs in from
+// several) and most hold a single attempt, made at their newest time: so
+// that one is held inline, as who made it and a sentinel for its outcome
+// in more, and only an address with other attempts points to a slice of
+// them. A state is 24 bytes, and one attempt allocates nothing.
+type IPState struct {
+	last int64     // the newest attempt's time (Last)
+	who  uint64    // with one attempt inline: its Who
+	more *attempts // nil: none; oneSuccess, oneFailure: one at last by who; else all of them
+}
+
+type attempts struct{ list []Attempt }
+
+// oneSuccess and oneFailure mark an IPState's single inline attempt by
+// their addresses; their lists are never read, and differ only so that
+// reflect.DeepEqual tells the two outcomes apart.
+var oneSuccess, oneFailure = &attempts{}, &attempts{list: []Attempt{{Failure: true}}}
+
+// Last returns the time of the address's newest attempt.
+func (s *IPState) Last() int64 { return s.last }
+
+// Attempts returns the address's attempts, by time. For an attempt held
+// inline it is one in buf; the slice is good until the state next changes.
+func (s *IPState) Attempts(buf *[1]Attempt) []Attempt {
+	switch s.more {
+	case nil:
+		return nil
+	case oneSuccess, oneFailure:
+		buf[0] = Attempt{TS: s.last, Who: s.who, Failure: s.more == oneFailure}
+		return buf[:]
+	}
+	return s.more.list
+}
+
+// set makes the state hold last and list, inline when list is a single
+// attempt at last. It keeps list itself (not a copy) unless it is held
+// inline, so list must not be buf of Attempts.
+func (s *IPState) set(last int64, list []Attempt) {
+	s.last, s.who = last, 0
+	switch {
+	case len(list) == 0:
+		s.more = nil
+	case len(list) == 1 && list[0].TS == last:
+		s.who, s.more = list[0].Who, oneSuccess
+		if list[0].Failure {
+			s.more = oneFailure
+		}
+	case s.more != nil && s.more != oneSuccess && s.more != oneFailure:
+		s.more.list = list
+	default:
+		s.more = &attempts{list: list}
+	}
+}
+
+// ipStateJSON is IPState as version 1's JSON held it.
+type ipStateJSON struct {
+	Last     int64     `json:"last"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// MarshalJSON writes the state as version 1 did.
+func (s *IPState) MarshalJSON() ([]byte, error) {
+	var buf [1]Attempt
+	return json.Marshal(ipStateJSON{Last: s.last, Attempts: s.Attempts(&buf)})
+}
+
+// UnmarshalJSON reads version 1's JSON.
+func (s *IPState) UnmarshalJSON(b []byte) error {
+	var j ipStateJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = IPState{}
+	s.set(j.Last, j.Attempts)
+	return nil
+}
