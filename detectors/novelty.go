@@ -18,8 +18,9 @@ func novelty(st *UserState, s *step, f *NoveltyFeatures) {
 	newFor := cfg.NewFor.ms()
 	f.UserAgeH = round1(float64(s.ts-st.First) / float64(hourMS))
 	f.KnownUser = s.ts-st.First >= cfg.KnownAfter.ms()
-	f.KnownDevices = len(st.Devices)
-	isNew := func(list []Familiar, key string) (bool, float64) {
+	f.KnownDevices = len(ofKind(st.familiar, kindDevice))
+	isNew := func(kind uint8, key string) (bool, float64) {
+		list := ofKind(st.familiar, kind)
 		i := familiar(list, key)
 		if i < 0 {
 			return f.KnownUser, 0
@@ -32,24 +33,24 @@ func novelty(st *UserState, s *step, f *NoveltyFeatures) {
 		network = strconv.FormatUint(uint64(ev.Geo.ASN), 10)
 	}
 	if ev.DeviceID != "" {
-		f.DeviceNew, f.DeviceAgeH = isNew(st.Devices, ev.DeviceID)
+		f.DeviceNew, f.DeviceAgeH = isNew(kindDevice, ev.DeviceID)
 	}
 	if ev.Geo.Country != "" {
-		f.CountryNew, _ = isNew(st.Countries, ev.Geo.Country)
+		f.CountryNew, _ = isNew(kindCountry, ev.Geo.Country)
 	}
 	if network != "" {
-		f.NetworkNew, _ = isNew(st.Networks, network)
+		f.NetworkNew, _ = isNew(kindNetwork, network)
 	}
 	if ev.Authenticated() {
 		forget := s.ts - cfg.Remember.ms()
 		if ev.DeviceID != "" {
-			st.Devices = touchFamiliar(st.Devices, ev.DeviceID, s.ts, forget, f.KnownUser, cfg.MaxDevices)
+			st.familiar = touchKind(st.familiar, kindDevice, ev.DeviceID, s.ts, forget, f.KnownUser, cfg.MaxDevices)
 		}
 		if ev.Geo.Country != "" {
-			st.Countries = touchFamiliar(st.Countries, ev.Geo.Country, s.ts, forget, f.KnownUser, cfg.MaxPlaces)
+			st.familiar = touchKind(st.familiar, kindCountry, ev.Geo.Country, s.ts, forget, f.KnownUser, cfg.MaxPlaces)
 		}
 		if network != "" {
-			st.Networks = touchFamiliar(st.Networks, network, s.ts, forget, f.KnownUser, cfg.MaxPlaces)
+			st.familiar = touchKind(st.familiar, kindNetwork, network, s.ts, forget, f.KnownUser, cfg.MaxPlaces)
 		}
 	}
 	if f.DeviceNew || f.CountryNew {

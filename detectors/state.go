@@ -28,10 +28,12 @@ type UserState struct {
 	Recent    []uint64 `json:"recent"`
 	RecentPos uint8    `json:"recent_pos"` // the next entry written, modulo recentLen
 
-	Points    []GeoPoint `json:"points,omitempty"` // geolocated authenticated events, by time
-	Devices   []Familiar `json:"devices,omitempty"`
-	Countries []Familiar `json:"countries,omitempty"`
-	Networks  []Familiar `json:"networks,omitempty"`
+	Points []GeoPoint `json:"points,omitempty"` // geolocated authenticated events, by time
+	// familiar is the devices, countries and networks the user acts from,
+	// grouped by kind (kindDevice...): one slice rather than three, which
+	// takes two slice headers and two allocations less for every user.
+	// The JSON of version 1 (MarshalJSON) holds them as three lists.
+	familiar []Familiar
 
 	*UserExtra // nil until needed
 }
@@ -113,6 +115,7 @@ type Familiar struct {
 	First int64  `json:"first"`
 	Last  int64  `json:"last"`
 	Fresh bool   `json:"fresh,omitempty"`
+	kind  uint8  // in UserState.familiar: kindDevice, kindCountry or kindNetwork
 }
 
 // TokenEntry is an access token's binding.

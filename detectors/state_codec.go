@@ -38,8 +38,9 @@ func (s *UserState) MarshalBinary() ([]byte, error) {
 	e.int(x.TxnCount)
 	e.float(x.TxnTotal)
 	e.int(x.TxnFirst)
-	for _, f := range [][]Familiar{x.Payees, s.Devices, s.Countries, s.Networks} {
-		encodeSlice(&e, f, putFamiliar)
+	encodeSlice(&e, x.Payees, putFamiliar)
+	for k := range kinds {
+		encodeSlice(&e, ofKind(s.familiar, k), putFamiliar)
 	}
 	encodeSlice(&e, x.Tokens, func(e *encoder, t *TokenEntry) {
 		e.str(t.ID)
@@ -104,9 +105,12 @@ func (s *UserState) UnmarshalBinary(b []byte) error {
 		*t = TxnEntry{TS: d.int(), Amount: d.float(), Currency: d.str(), Payee: d.str(), Device: d.str()}
 	})
 	x.TxnCount, x.TxnTotal, x.TxnFirst = d.int(), d.float(), d.int()
-	for _, f := range []*[]Familiar{&x.Payees, &s.Devices, &s.Countries, &s.Networks} {
-		*f = decodeSlice(d, 4, getFamiliar)
+	x.Payees = decodeSlice(d, 4, getFamiliar)
+	var fam [kinds][]Familiar
+	for k := range fam {
+		fam[k] = decodeSlice(d, 4, getFamiliar)
 	}
+	s.familiar = joinKinds(fam[0], fam[1], fam[2])
 	x.Tokens = decodeSlice(d, 35, func(d *decoder, t *TokenEntry) {
 		*t = TokenEntry{ID: d.str(), Device: d.str(), ASN: d.uint32(), Issued: d.int(), Issue: d.bool(), Revoked: d.int(), LastUse: d.int()}
 		getPoint(d, &t.Where)

@@ -24,7 +24,9 @@ func fill(v reflect.Value, seed *int, edge bool) {
 	switch v.Kind() {
 	case reflect.Struct:
 		for i := range v.NumField() {
-			fill(v.Field(i), seed, edge)
+			if v.Type().Field(i).IsExported() { // the rest is the state's own bookkeeping
+				fill(v.Field(i), seed, edge)
+			}
 		}
 	case reflect.Array:
 		for i := range v.Len() {
@@ -63,8 +65,10 @@ func fillState(s state, seed *int, edge bool) {
 		fill(reflect.ValueOf(&j).Elem(), seed, edge)
 		*s = IPState{}
 		s.set(j.Last, j.Attempts)
-	default:
-		fill(reflect.ValueOf(s).Elem(), seed, edge)
+	case *UserState:
+		var j userStateJSON
+		fill(reflect.ValueOf(&j).Elem(), seed, edge)
+		s.fromJSON(&j)
 	}
 }
 
