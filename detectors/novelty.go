@@ -2,7 +2,6 @@ package detectors
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/riskd/riskd/event"
@@ -30,7 +29,7 @@ func novelty(st *UserState, s *step, f *NoveltyFeatures) {
 	}
 	var network string
 	if ev.Geo.ASN != 0 {
-		network = strconv.FormatUint(uint64(ev.Geo.ASN), 10)
+		network = s.names.name(ev.Geo.ASN)
 	}
 	if ev.DeviceID != "" {
 		f.DeviceNew, f.DeviceAgeH = isNew(kindDevice, ev.DeviceID)
