@@ -61,8 +61,10 @@ type Config struct {
 	// the worker is caught up.
 	MergeWait time.Duration
 	// MergeGrace is how long an event fetched from one input topic waits
-	// for the others when they have nothing buffered (see graceUntil); it
-	// adds at most this to a decision's latency. Negative: no wait.
+	// for the topics listed before it in Topics when they have nothing
+	// buffered (see graceUntil); it adds at most this to the latency of a
+	// decision on a later topic's event (a transaction), and nothing to the
+	// first topic's (a login). Negative: no wait.
 	MergeGrace time.Duration
 	// IPHold bounds how long the address stage holds a login attempt back
 	// waiting for the other user-stage partitions to pass its event time

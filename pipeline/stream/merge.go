@@ -77,30 +77,33 @@ func (w *worker) next(ctx context.Context, until time.Time) (it item, got, ok bo
 	}
 }
 
-// graceUntil is how long the earliest head waits for a source that is
-// caught up and empty: until MergeGrace after it was fetched. Producers
-// write a burst of events to both input topics at once, and the topics'
-// fetches return a moment apart; without the grace a transaction could be
-// decided before the login that preceded it (Kafka Streams calls this
-// max.task.idle.ms). Zero when no source is empty or there is no grace.
+// graceUntil is how long the earliest head waits for an input topic
+// listed before its own (--topics) that is caught up and empty: until
+// MergeGrace after it was fetched. Producers write a burst of events to
+// the topics at once, and the topics' fetches return a moment apart;
+// without the grace a transaction could be decided before the login that
+// preceded it (Kafka Streams calls this max.task.idle.ms). The topics are
+// listed in that order of dependence, so an event of the first topic (a
+// login) never waits: nothing of a later topic changes how it is decided,
+// and most events go at once. Zero when there is no such topic or no
+// grace.
 func (w *worker) graceUntil() time.Time {
 	if w.cfg.MergeGrace <= 0 || len(w.sources) < 2 {
 		return time.Time{}
 	}
 	var first *item
-	empty := false
-	for _, s := range w.sources {
-		switch {
-		case s.head == nil:
-			empty = true
-		case first == nil || s.head.ev.TS.Before(first.ev.TS):
-			first = s.head
+	firstSrc := -1
+	for i, s := range w.sources {
+		if s.head != nil && (first == nil || s.head.ev.TS.Before(first.ev.TS)) {
+			first, firstSrc = s.head, i
 		}
 	}
-	if !empty || first == nil {
-		return time.Time{}
+	for i := 0; i < firstSrc; i++ {
+		if w.sources[i].head == nil {
+			return first.fetched.Add(w.cfg.MergeGrace)
+		}
 	}
-	return first.fetched.Add(w.cfg.MergeGrace)
+	return time.Time{}
 }
 
 // refill takes a buffered item into each source's head. have reports that

@@ -36,3 +36,38 @@ func TestMergeTakesFarAheadFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestGraceOnlyForLaterTopics holds who waits MergeGrace: the earliest
+// head waits when a topic listed before its own has nothing buffered (a
+// transaction for the login of its burst), never for a topic listed after
+// it (a login does not wait for transactions), and not when that topic has
+// a head already.
+func TestGraceOnlyForLaterTopics(t *testing.T) {
+	day := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	fetched := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	head := func(ts time.Time) *item { return &item{ev: event.Event{TS: ts}, fetched: fetched} }
+	for _, tt := range []struct {
+		name      string
+		auth, txn *item
+		grace     time.Duration
+		wait      bool
+	}{
+		{"login alone: no wait", head(day), nil, 5 * time.Millisecond, false},
+		{"transaction alone: waits for the logins", nil, head(day), 5 * time.Millisecond, true},
+		{"both there: no wait", head(day.Add(time.Second)), head(day), 5 * time.Millisecond, false},
+		{"grace off: no wait", nil, head(day), -1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := testWorker(t, fetched)
+			w.cfg.MergeGrace = tt.grace
+			w.sources = []*source{{topic: "auth", head: tt.auth}, {topic: "txn", head: tt.txn}}
+			until := w.graceUntil()
+			if want := fetched.Add(5 * time.Millisecond); tt.wait && !until.Equal(want) {
+				t.Errorf("waits until %v, want %v", until, want)
+			}
+			if !tt.wait && !until.IsZero() {
+				t.Errorf("waits until %v, want no wait", until)
+			}
+		})
+	}
+}

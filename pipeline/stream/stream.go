@@ -201,6 +201,13 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 			}
 		}
 	}
+	// A worker's sources follow --topics: an event waits only for the
+	// topics listed before its own (see graceUntil).
+	for _, srcs := range userSources {
+		slices.SortFunc(srcs, func(a, b *source) int {
+			return slices.Index(c.Topics, a.topic) - slices.Index(c.Topics, b.topic)
+		})
+	}
 	retain(s.users, userSources, c.Metrics, "user")
 	retain(s.ips, ipSources, c.Metrics, "ip")
 	s.assigned.Store(int32(len(userSources) + len(ipSources)))
