@@ -173,7 +173,7 @@ func readPartition(ctx context.Context, c *Config, topic string, partition int, 
 func (w *worker) prepareState(ctx context.Context) bool {
 	ps := w.state
 	if w.cfg.changelog(w.stage) != "" && !ps.restored {
-		wait := retry.Backoff(time.Second, 10*time.Second)
+		wait := retry.Backoff(100*time.Millisecond, 10*time.Second)
 		for {
 			applied, err := w.restore(ctx)
 			if err == nil {
@@ -216,7 +216,7 @@ func (w *worker) applyAcked(b *batch) {
 // were acknowledged, and reports false when ctx ended first. A state
 // message the broker refuses is dropped like a heartbeat (logged): the
 // key's next change writes it again.
-func (w *worker) writeState(ctx context.Context, group []*batch) bool {
+func (w *worker) writeState(ctx context.Context, l *lane, group []*batch) bool {
 	st := &batch{}
 	for _, g := range group {
 		for _, m := range g.state {
@@ -226,5 +226,5 @@ func (w *worker) writeState(ctx context.Context, group []*batch) bool {
 	if len(st.msgs) == 0 {
 		return true
 	}
-	return w.writeGroup(ctx, []*batch{st})
+	return w.writeGroup(ctx, l, []*batch{st})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -82,15 +81,9 @@ type worker struct {
 	prev    pipeline.StateStats
 	stageID string // "user" or "ip", set before run
 
-	// writingSince is when the write under way started (Unix ns; 0 when
-	// none is): a write that has not succeeded after StallTimeout, failing
-	// or hanging, is a stall. The writer goroutine sets it; Member.Stalled
-	// reads it from any goroutine.
-	writingSince atomic.Int64
-	// The writer goroutine's own: whether the stall was logged, and
-	// scratch space of attempt.
-	stallLogged bool
-	writing     []kafka.Message
+	// outLane and stateLane are the two writer goroutines' own (see
+	// write): the outputs', and the changelog's behind it.
+	outLane, stateLane lane
 }
 
 // batch is the outputs of consecutive events and the offsets they free.

@@ -56,55 +56,22 @@ type pending struct {
 	alone bool           // refused in a shared batch: written on its own from now on
 }
 
-// write writes batches in order, each until every one of its outputs is
-// acknowledged or replaced by a dead letter (see writeGroup), and then
-// releases its offsets. It reports false when ctx ended before everything
-// was written. It is the worker's writer goroutine.
-func (w *worker) write(ctx context.Context, batches <-chan *batch) bool {
-	for b := range batches {
-		// Coalesce whatever else is queued into one write.
-		group := []*batch{b}
-	more:
-		for {
-			select {
-			case nb, ok := <-batches:
-				if !ok {
-					break more
-				}
-				group = append(group, nb)
-			default:
-				break more
-			}
-		}
-		w.writingSince.Store(time.Now().UnixNano())
-		ok := w.writeGroup(ctx, group) && w.writeState(ctx, group)
-		w.written(ok)
-		if !ok {
-			return false
-		}
-		w.acked(group)
-	}
-	return true
-}
-
 // writeGroup writes the outputs of group. Only the messages that failed
 // are written again: after a retriable error, with a backoff (50 ms
 // doubling to 5 s, jittered; see newBackOff); after a permanent one, at
 // once and alone, through the isolated writer, since the shared batch may
 // have failed for another message; refused alone, a message is replaced
 // by its input's dead letter (see refused). A write that goes on for
-// StallTimeout is a stall (see stalled). It reports false when ctx ended
-// first.
-func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
-	w.writing = w.writing[:0]
+// StallTimeout is a stall (see stalled). It runs on l's goroutine and
+// reports false when ctx ended first.
+func (w *worker) writeGroup(ctx context.Context, l *lane, group []*batch) bool {
+	l.scratch = l.scratch[:0]
 	for _, g := range group {
-		w.writing = append(w.writing, g.msgs...)
+		l.scratch = append(l.scratch, g.msgs...)
 	}
-	errs := send(ctx, w.cfg.Writer, w.writing)
+	errs := send(ctx, w.cfg.Writer, l.scratch)
 	if errs == nil {
-		for i := range w.writing {
-			w.cfg.Metrics.Outputs.WithLabelValues(w.writing[i].Topic).Inc()
-		}
+		w.countOutputs(l.scratch)
 		return true
 	}
 	var out []pending
@@ -125,12 +92,12 @@ func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
 			break
 		}
 		if wait {
-			w.stalling(err, len(out))
+			w.stalling(l, err, len(out))
 			if !retry.Sleep(ctx, backoff.NextBackOff()) {
 				return false
 			}
 		}
-		errs = w.attempt(ctx, out)
+		errs = w.attempt(ctx, l, out)
 	}
 	return true
 }
@@ -139,17 +106,18 @@ func (w *worker) writeGroup(ctx context.Context, group []*batch) bool {
 // before sending, because another message was over its BatchBytes.
 var errNotAttempted = errors.New("not attempted")
 
-// attempt writes out once: the messages refused before in a shared batch
-// alone through the isolated writer, the others together through the
-// stream's writer. It returns, per message, nil or why it was not written.
-func (w *worker) attempt(ctx context.Context, out []pending) []error {
+// attempt writes out once, on l's goroutine: the messages refused before
+// in a shared batch alone through the isolated writer, the others together
+// through the stream's writer. It returns, per message, nil or why it was
+// not written.
+func (w *worker) attempt(ctx context.Context, l *lane, out []pending) []error {
 	errs := make([]error, len(out))
 	for _, alone := range []bool{false, true} {
-		w.writing = w.writing[:0]
+		l.scratch = l.scratch[:0]
 		var idx []int
 		for i := range out {
 			if out[i].alone == alone {
-				w.writing = append(w.writing, out[i].msg)
+				l.scratch = append(l.scratch, out[i].msg)
 				idx = append(idx, i)
 			}
 		}
@@ -157,7 +125,7 @@ func (w *worker) attempt(ctx context.Context, out []pending) []error {
 		if alone {
 			wr = w.isolated
 		}
-		for j, err := range send(ctx, wr, w.writing) {
+		for j, err := range send(ctx, wr, l.scratch) {
 			errs[idx[j]] = err
 		}
 	}
@@ -288,39 +256,6 @@ func (w *worker) describe(m *kafka.Message) string {
 		return "repartition observation"
 	}
 	return "output"
-}
-
-// stalling logs that the write under way failed with err, n messages
-// left: at warn level, and at error level once it counts as a stall.
-func (w *worker) stalling(err error, n int) {
-	c := w.cfg
-	failing := time.Since(time.Unix(0, w.writingSince.Load()))
-	ev := c.Log.Warn()
-	if failing >= c.StallTimeout {
-		w.stallLogged = true
-		ev = c.Log.Error()
-	}
-	ev.Err(err).Int("partition", w.partition).Str("stage", w.stageID).Int("messages", n).
-		Dur("failing_for", failing.Round(time.Millisecond)).Bool("stalled", w.stallLogged).
-		Msg("write failed; retrying the failed messages (a partition stalled for the stall timeout makes /readyz answer 503)")
-}
-
-// written notes that the write under way is over: it succeeded (recovered
-// when it had stalled) or was given up.
-func (w *worker) written(ok bool) {
-	if w.stallLogged && ok {
-		w.cfg.Log.Info().Int("partition", w.partition).Str("stage", w.stageID).
-			Dur("after", time.Since(time.Unix(0, w.writingSince.Load())).Round(time.Millisecond)).Msg("writes recovered")
-	}
-	w.stallLogged = false
-	w.writingSince.Store(0)
-}
-
-// stalled reports whether the write under way has gone on for at least
-// after, at now, without succeeding. It is safe for concurrent use.
-func (w *worker) stalled(now time.Time, after time.Duration) bool {
-	since := w.writingSince.Load()
-	return since != 0 && now.Sub(time.Unix(0, since)) >= after
 }
 
 // acked releases the offsets of a written group and observes its
