@@ -24,7 +24,7 @@ func TestExplicitBalancer(t *testing.T) {
 		want int
 	}{
 		{"changelog message named elsewhere than its key hashes", kafka.Message{Topic: "user-state", Partition: other, Key: applied}, other},
-		{"changelog message to a partition the writer does not know", kafka.Message{Topic: "user-state", Partition: 6, Key: applied}, 2},
+		{"changelog message to a partition the writer does not know: that one, to fail", kafka.Message{Topic: "user-state", Partition: 6, Key: applied}, 6},
 		{"heartbeat", kafka.Message{Topic: "ip", Partition: other, Headers: heartbeat}, other},
 		{"observation: by key", kafka.Message{Topic: "ip", Partition: other, Key: applied}, hashed},
 	}

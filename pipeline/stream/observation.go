@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -45,10 +44,11 @@ func (b explicitBalancer) Balance(m kafka.Message, partitions ...int) int {
 	if !explicit {
 		return b.next.Balance(m, partitions...)
 	}
-	if slices.Contains(partitions, m.Partition) {
-		return m.Partition
-	}
-	return partitions[m.Partition%len(partitions)]
+	// A partition that is not there is not replaced by another: the write
+	// fails (prepareTopics refuses a changelog of another count, so only a
+	// topic shrunk behind riskd's back gets here) rather than put a
+	// partition's state where another partition's restore reads it.
+	return m.Partition
 }
 
 // watermarkLeeway is how far past the wall clock plus max_future an

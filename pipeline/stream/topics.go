@@ -54,11 +54,18 @@ func (s *Member) prepareTopics(ctx context.Context) error {
 	// The changelogs are partitioned like the stage's input and compacted:
 	// only each key's latest state is kept.
 	compact := kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}
-	if _, ok := meta[c.UserStateTopic]; !ok && c.UserStateTopic != "" {
-		newTopic(c.UserStateTopic, partitions, compact)
-	}
-	if _, ok := meta[c.IPStateTopic]; !ok && c.IPStateTopic != "" {
-		newTopic(c.IPStateTopic, s.ipPartitions, compact)
+	for _, cl := range []struct {
+		topic, of  string
+		partitions int
+	}{{c.UserStateTopic, "input topics", partitions}, {c.IPStateTopic, "repartition topic", s.ipPartitions}} {
+		n, ok := meta[cl.topic]
+		switch {
+		case cl.topic == "":
+		case !ok:
+			newTopic(cl.topic, cl.partitions, compact)
+		case n != cl.partitions:
+			return fmt.Errorf("changelog topic %s has %d partitions and the %s %d: partition p of a changelog holds the state of partition p, so the counts must match; delete the changelog (the state starts empty) or name another with --user-state-topic or --ip-state-topic", cl.topic, n, cl.of, cl.partitions)
+		}
 	}
 	return s.createTopics(ctx, client, create)
 }
