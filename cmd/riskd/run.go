@@ -59,6 +59,7 @@ type runFlags struct {
 	logFormat      choiceFlag
 	sink           sinkSettings
 	noSink         bool
+	pprof          bool
 }
 
 // newRunFlags declares the flags of `riskd run` with their defaults. `riskd
@@ -101,12 +102,13 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "bound on the wait for in-flight writes at shutdown or rebalance")
 	fs.IntVar(&f.maxMessage, "max-message-bytes", stream.DefaultMaxMessageBytes,
 		"largest message riskd writes (the brokers' message.max.bytes less headroom): an output over it is not written and its input goes to the dead-letter topic (output_too_large); a dead letter over it is cut to fit")
-	fs.DurationVar(&f.mergeGrace, "merge-grace", 5*time.Millisecond, "how long an event waits for the other input topics' events of the same burst (0: not at all)")
+	fs.DurationVar(&f.mergeGrace, "merge-grace", 5*time.Millisecond, "how long an event waits for the events of the same burst on the input topics listed before its own (0: not at all)")
 	fs.DurationVar(&f.ipHold, "ip-hold", 2*time.Second, "longest the address stage holds a login attempt back for event-time order")
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error")
 	fs.Var(&f.logFormat, "log-format", "auto (console on a terminal, else JSON), json or console")
 	f.sink.register(fs)
 	fs.BoolVar(&f.noSink, "no-sink", false, "with --clickhouse, only publish features: a separate `riskd sink` inserts them")
+	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's runtime profiles (/debug/pprof/) on --metrics-addr")
 	return f
 }
 
@@ -216,6 +218,9 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer srv.Close()
+		if f.pprof {
+			mountPprof(srv)
+		}
 		log.Info().Str("addr", "http://"+srv.Addr).Msg("serving /metrics, /healthz and /readyz")
 	}
 	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Strs("topics", cfg.Topics).

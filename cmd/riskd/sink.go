@@ -104,6 +104,9 @@ func sinkCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer srv.Close()
+		if f.pprof {
+			mountPprof(srv)
+		}
 	}
 	f.sink.dlqTopic = f.dlqTopic
 	err := runSink(ctx, f.clickhouse, f.brokers, f.group, f.decisionsTopic, f.sink, reg, log)
