@@ -173,8 +173,11 @@ func readPartition(ctx context.Context, c *Config, topic string, partition int, 
 func (w *worker) prepareState(ctx context.Context) bool {
 	ps := w.state
 	if w.cfg.changelog(w.stage) != "" && !ps.restored {
-		wait := retry.Backoff(100*time.Millisecond, 10*time.Second)
-		for {
+		// A changelog created a moment ago answers Not Leader for a few
+		// tens of milliseconds although its metadata names a leader: the
+		// first retries come soon, and that answer is not an error yet.
+		wait := retry.Backoff(20*time.Millisecond, 10*time.Second)
+		for try := 1; ; try++ {
 			applied, err := w.restore(ctx)
 			if err == nil {
 				ps.applied, ps.restored = applied, true
@@ -183,7 +186,11 @@ func (w *worker) prepareState(ctx context.Context) bool {
 			if ctx.Err() != nil {
 				return false
 			}
-			w.cfg.Log.Error().Err(err).Str("stage", w.stageID).Int("partition", w.partition).
+			ev := w.cfg.Log.Error()
+			if try <= 5 && (errors.Is(err, kafka.NotLeaderForPartition) || errors.Is(err, kafka.LeaderNotAvailable)) {
+				ev = w.cfg.Log.Debug()
+			}
+			ev.Err(err).Str("stage", w.stageID).Int("partition", w.partition).
 				Msg("cannot restore state; retrying before deciding any event of this partition")
 			if !retry.Sleep(ctx, wait.NextBackOff()) {
 				return false
