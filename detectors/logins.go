@@ -60,7 +60,7 @@ func logins(st *UserState, s *step, f *LoginFeatures) {
 // concurrent use.
 type IPs struct {
 	cfg   Config
-	store *Store[IPState]
+	store *Store[IPKey, IPState]
 	clock clock
 	one   [1]Attempt // scratch for an address's inline attempt
 	users []uint64   // scratch for distinct counting
@@ -71,13 +71,13 @@ type IPs struct {
 func NewIPs(cfg Config) *IPs {
 	return &IPs{
 		cfg:   cfg,
-		store: NewStore(cfg.State.MaxIPs, cfg.State.IPTTL.ms(), func(s *IPState) int64 { return s.last }),
+		store: NewStore[IPKey](cfg.State.MaxIPs, cfg.State.IPTTL.ms(), func(s *IPState) int64 { return s.last }),
 		clock: clock{maxFuture: cfg.State.MaxFuture.ms()},
 	}
 }
 
 // Store exposes the state, for metrics, snapshots and restore.
-func (p *IPs) Store() *Store[IPState] { return p.store }
+func (p *IPs) Store() *Store[IPKey, IPState] { return p.store }
 
 // Wants reports whether ev goes through the address stage: login and MFA
 // attempts that carry an address.
@@ -88,8 +88,7 @@ func (p *IPs) Process(ev *event.Event, f *Features) {
 	cfg := &p.cfg.FailedLoginBurst
 	ts := ev.TS.UnixMilli()
 	future := p.clock.observe(ts)
-	key := ev.IP.String()
-	st, created := p.store.Get(key, p.clock.now)
+	st, created := p.store.Get(ipKeyOf(ev.IP), p.clock.now)
 	window := cfg.SprayWindow.ms()
 	// An inline attempt is worked on in p.one, and so is the first one
 	// of an address: a list still there is one attempt, which set holds
@@ -130,7 +129,7 @@ func (p *IPs) Process(ev *event.Event, f *Features) {
 	if g.FailedUsers >= cfg.SprayUsers && g.FailureRatio >= cfg.SprayFailureRatio {
 		g.Fired = true
 		g.Summary = fmt.Sprintf("password spray from %s: %d distinct users failed in %s, %d of %d attempts failed (limits %d users, %.0f%%)",
-			key, g.FailedUsers, cfg.SprayWindow, g.Failures, g.Attempts, cfg.SprayUsers, cfg.SprayFailureRatio*100)
+			ev.IP, g.FailedUsers, cfg.SprayWindow, g.Failures, g.Attempts, cfg.SprayUsers, cfg.SprayFailureRatio*100)
 	}
 }
 

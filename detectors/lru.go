@@ -8,7 +8,7 @@ import (
 	"unsafe"
 )
 
-// lru maps string keys to values of V, least recently used first out
+// lru maps keys of K to values of V, least recently used first out
 // beyond max keys. Memory per key is the cost that matters for the
 // detector stores, so it holds a key in one slot (the key, the value
 // itself and two int32 links of the recency list) in chunks of slots that
@@ -17,7 +17,7 @@ import (
 // where a Go map of string to slot number takes about 45. Removed slots
 // are reused. Pointers to values stay valid until their key leaves. Not
 // safe for concurrent use.
-type lru[V any] struct {
+type lru[K comparable, V any] struct {
 	// table is the index, probed linearly from a key's hash: 0 is an empty
 	// entry, else the slot number plus one in the bits of slotMask, and
 	// the high bits of the key's hash above them (compared before the key
@@ -25,8 +25,9 @@ type lru[V any] struct {
 	table    []uint32
 	slotMask uint32
 	seed     maphash.Seed
+	hash     func(maphash.Seed, K) uint64 // keyHash[K]
 
-	chunks     [][]slot[V] // slot i is chunks[i>>chunkBits][i&chunkMask]
+	chunks     [][]slot[K, V] // slot i is chunks[i>>chunkBits][i&chunkMask]
 	chunkBits  uint8
 	chunkMask  int32
 	slots      int32 // slots made so far
@@ -34,11 +35,11 @@ type lru[V any] struct {
 	head, tail int32 // most and least recently used; -1 when empty
 	free       int32 // first free slot, linked by next; -1 when none
 	max        int
-	onRemove   func(key string) // called for every key that leaves: evicted, removed, oldest removed
+	onRemove   func(key K) // called for every key that leaves: evicted, removed, oldest removed
 }
 
-type slot[V any] struct {
-	key        string
+type slot[K comparable, V any] struct {
+	key        K
 	prev, next int32
 	val        V
 }
@@ -53,32 +54,33 @@ const chunkBytes = 32 << 10
 // by int32, and the index stores a slot's number plus one in a uint32.
 const MaxStateKeys = math.MaxInt32
 
-func newLRU[V any](max int, onRemove func(key string)) *lru[V] {
+func newLRU[K comparable, V any](max int, onRemove func(key K)) *lru[K, V] {
 	if max < 1 || max > MaxStateKeys {
 		panic(fmt.Sprintf("detectors: a store of %d keys, want 1 to %d", max, MaxStateKeys))
 	}
 	chunkBits := uint8(0)
-	if n := chunkBytes / unsafe.Sizeof(slot[V]{}); n > 1 {
+	if n := chunkBytes / unsafe.Sizeof(slot[K, V]{}); n > 1 {
 		chunkBits = uint8(bits.Len(uint(n)) - 1)
 	}
-	return &lru[V]{
+	return &lru[K, V]{
 		chunkBits: chunkBits,
 		chunkMask: 1<<chunkBits - 1,
 		table:     make([]uint32, 8),
 		slotMask:  1<<min(bits.Len(uint(max)), 32) - 1,
 		seed:      maphash.MakeSeed(),
+		hash:      keyHash[K](),
 		head:      -1, tail: -1, free: -1, max: max, onRemove: onRemove,
 	}
 }
 
-func (l *lru[V]) len() int { return l.n }
+func (l *lru[K, V]) len() int { return l.n }
 
-func (l *lru[V]) slot(i int32) *slot[V] { return &l.chunks[i>>l.chunkBits][i&l.chunkMask] }
+func (l *lru[K, V]) slot(i int32) *slot[K, V] { return &l.chunks[i>>l.chunkBits][i&l.chunkMask] }
 
 // find returns the table position of key and its slot, or, when key is
 // absent, the empty position where it would go and -1.
-func (l *lru[V]) find(key string) (pos int, i int32) {
-	h := maphash.String(l.seed, key)
+func (l *lru[K, V]) find(key K) (pos int, i int32) {
+	h := l.hash(l.seed, key)
 	tag := uint32(h>>32) &^ l.slotMask
 	mask := len(l.table) - 1
 	for pos = int(h) & mask; ; pos = (pos + 1) & mask {
@@ -95,7 +97,7 @@ func (l *lru[V]) find(key string) (pos int, i int32) {
 }
 
 // get returns key's value and makes it the most recently used.
-func (l *lru[V]) get(key string) (*V, bool) {
+func (l *lru[K, V]) get(key K) (*V, bool) {
 	if _, i := l.find(key); i >= 0 {
 		l.toFront(i)
 		return &l.slot(i).val, true
@@ -104,7 +106,7 @@ func (l *lru[V]) get(key string) (*V, bool) {
 }
 
 // peek returns key's value without touching its recency.
-func (l *lru[V]) peek(key string) (*V, bool) {
+func (l *lru[K, V]) peek(key K) (*V, bool) {
 	if _, i := l.find(key); i >= 0 {
 		return &l.slot(i).val, true
 	}
@@ -114,7 +116,7 @@ func (l *lru[V]) peek(key string) (*V, bool) {
 // getOrAdd returns key's value, most recently used, adding it with the
 // zero value when absent (created); evicted reports that the least
 // recently used key went to make room.
-func (l *lru[V]) getOrAdd(key string) (v *V, created, evicted bool) {
+func (l *lru[K, V]) getOrAdd(key K) (v *V, created, evicted bool) {
 	pos, i := l.find(key)
 	if i >= 0 {
 		l.toFront(i)
@@ -130,21 +132,21 @@ func (l *lru[V]) getOrAdd(key string) (v *V, created, evicted bool) {
 		pos, _ = l.find(key)
 	}
 	i = l.newSlot(key)
-	h := maphash.String(l.seed, key)
+	h := l.hash(l.seed, key)
 	l.table[pos] = uint32(h>>32)&^l.slotMask | uint32(i+1)
 	l.n++
 	return &l.slot(i).val, true, evicted
 }
 
 // newSlot takes a free slot, or makes one, for key at the front.
-func (l *lru[V]) newSlot(key string) int32 {
+func (l *lru[K, V]) newSlot(key K) int32 {
 	i := l.free
 	if i >= 0 {
 		l.free = l.slot(i).next
 	} else {
 		i = l.slots
 		if i&l.chunkMask == 0 {
-			l.chunks = append(l.chunks, make([]slot[V], min(int(l.chunkMask)+1, l.max-int(i))))
+			l.chunks = append(l.chunks, make([]slot[K, V], min(int(l.chunkMask)+1, l.max-int(i))))
 		}
 		l.slots++
 	}
@@ -161,11 +163,11 @@ func (l *lru[V]) newSlot(key string) int32 {
 }
 
 // grow doubles the table and enters every key again.
-func (l *lru[V]) grow() {
+func (l *lru[K, V]) grow() {
 	l.table = make([]uint32, 2*len(l.table))
 	mask := len(l.table) - 1
 	for i := l.head; i >= 0; i = l.slot(i).next {
-		h := maphash.String(l.seed, l.slot(i).key)
+		h := l.hash(l.seed, l.slot(i).key)
 		pos := int(h) & mask
 		for l.table[pos] != 0 {
 			pos = (pos + 1) & mask
@@ -175,7 +177,7 @@ func (l *lru[V]) grow() {
 }
 
 // remove drops key; it reports whether it was there.
-func (l *lru[V]) remove(key string) bool {
+func (l *lru[K, V]) remove(key K) bool {
 	_, i := l.find(key)
 	if i >= 0 {
 		l.removeSlot(i)
@@ -184,31 +186,32 @@ func (l *lru[V]) remove(key string) bool {
 }
 
 // oldest returns the least recently used key and value.
-func (l *lru[V]) oldest() (string, *V, bool) {
+func (l *lru[K, V]) oldest() (K, *V, bool) {
 	if l.tail < 0 {
-		return "", nil, false
+		var zero K
+		return zero, nil, false
 	}
 	s := l.slot(l.tail)
 	return s.key, &s.val, true
 }
 
 // removeOldest drops the least recently used key.
-func (l *lru[V]) removeOldest() {
+func (l *lru[K, V]) removeOldest() {
 	if l.tail >= 0 {
 		l.removeSlot(l.tail)
 	}
 }
 
 // keys lists the keys from the least to the most recently used.
-func (l *lru[V]) keys() []string {
-	out := make([]string, 0, l.n)
+func (l *lru[K, V]) keys() []K {
+	out := make([]K, 0, l.n)
 	for i := l.tail; i >= 0; i = l.slot(i).prev {
 		out = append(out, l.slot(i).key)
 	}
 	return out
 }
 
-func (l *lru[V]) unlink(i int32) {
+func (l *lru[K, V]) unlink(i int32) {
 	s := l.slot(i)
 	if s.prev >= 0 {
 		l.slot(s.prev).next = s.next
@@ -222,7 +225,7 @@ func (l *lru[V]) unlink(i int32) {
 	}
 }
 
-func (l *lru[V]) toFront(i int32) {
+func (l *lru[K, V]) toFront(i int32) {
 	if l.head == i {
 		return
 	}
@@ -238,12 +241,12 @@ func (l *lru[V]) toFront(i int32) {
 
 // removeSlot unlinks slot i, takes its key out of the table, frees it (its
 // key and value let go) and reports the key to onRemove.
-func (l *lru[V]) removeSlot(i int32) {
+func (l *lru[K, V]) removeSlot(i int32) {
 	l.unlink(i)
 	key := l.slot(i).key
 	pos, _ := l.find(key)
 	l.deleteAt(pos)
-	*l.slot(i) = slot[V]{next: l.free, prev: -1}
+	*l.slot(i) = slot[K, V]{next: l.free, prev: -1}
 	l.free = i
 	l.n--
 	if l.onRemove != nil {
@@ -254,11 +257,11 @@ func (l *lru[V]) removeSlot(i int32) {
 // deleteAt empties table position pos and moves back the entries after it
 // that their probe from home would no longer reach (backward-shift
 // deletion: linear probing without tombstones).
-func (l *lru[V]) deleteAt(pos int) {
+func (l *lru[K, V]) deleteAt(pos int) {
 	mask := len(l.table) - 1
 	for next := (pos + 1) & mask; l.table[next] != 0; next = (next + 1) & mask {
 		e := l.table[next]
-		home := int(maphash.String(l.seed, l.slot(int32(e&l.slotMask)-1).key)) & mask
+		home := int(l.hash(l.seed, l.slot(int32(e&l.slotMask)-1).key)) & mask
 		// The entry stays when its home is cyclically in (pos, next].
 		if (next-home)&mask < (next-pos)&mask {
 			continue
@@ -267,4 +270,21 @@ func (l *lru[V]) deleteAt(pos int) {
 		pos = next
 	}
 	l.table[pos] = 0
+}
+
+// keyHash returns the hash function of a store's key type: the string
+// keys of users hash as strings, an address's IPKey as its 16 bytes, and
+// any other comparable type with maphash.Comparable (which makes the key
+// escape, an allocation a call for an array: tests only).
+func keyHash[K comparable]() func(maphash.Seed, K) uint64 {
+	var h any
+	switch any(*new(K)).(type) {
+	case string:
+		h = maphash.String
+	case IPKey:
+		h = func(seed maphash.Seed, k IPKey) uint64 { return maphash.Bytes(seed, k[:]) }
+	default:
+		h = maphash.Comparable[K]
+	}
+	return h.(func(maphash.Seed, K) uint64)
 }

@@ -2,26 +2,27 @@ package detectors
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strconv"
 	"testing"
 )
 
 // refLRU is the obvious LRU (a slice, oldest first) that lru must match.
-type refLRU struct {
-	keys    []string
-	vals    map[string]int
+type refLRU[K comparable] struct {
+	keys    []K
+	vals    map[K]int
 	max     int
-	removed []string
+	removed []K
 }
 
-func (r *refLRU) touch(k string) {
-	r.keys = slices.DeleteFunc(r.keys, func(x string) bool { return x == k })
+func (r *refLRU[K]) touch(k K) {
+	r.keys = slices.DeleteFunc(r.keys, func(x K) bool { return x == k })
 	r.keys = append(r.keys, k)
 }
 
 // getOrAdd reports whether k was absent and whether the oldest key went.
-func (r *refLRU) getOrAdd(k string) (created, evicted bool) {
+func (r *refLRU[K]) getOrAdd(k K) (created, evicted bool) {
 	if _, ok := r.vals[k]; ok {
 		r.touch(k)
 		return false, false
@@ -35,8 +36,8 @@ func (r *refLRU) getOrAdd(k string) (created, evicted bool) {
 	return true, evicted
 }
 
-func (r *refLRU) drop(k string) {
-	r.keys = slices.DeleteFunc(r.keys, func(x string) bool { return x == k })
+func (r *refLRU[K]) drop(k K) {
+	r.keys = slices.DeleteFunc(r.keys, func(x K) bool { return x == k })
 	delete(r.vals, k)
 	r.removed = append(r.removed, k)
 }
@@ -46,28 +47,43 @@ func (r *refLRU) drop(k string) {
 // keys take every path (eviction, slot reuse, the head, the tail, the only
 // key, entries moved back in the table) many times; larger ones grow the
 // table and cross chunks of slots. A value's pointer must stay the same
-// for as long as its key is held.
+// for as long as its key is held. It runs with each key type of the
+// stores: user ids, and addresses (IPv4 and IPv6) with their own hash.
 func TestLRUMatchesReference(t *testing.T) {
+	t.Run("string", func(t *testing.T) { testLRUMatches(t, strconv.Itoa) })
+	t.Run("IPKey", func(t *testing.T) {
+		testLRUMatches(t, func(i int) IPKey {
+			if i%2 == 0 {
+				return ipKeyOf(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+			}
+			return ipKeyOf(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)}))
+		})
+	})
+}
+
+// testLRUMatches is TestLRUMatchesReference with keys of K, key(i) the
+// key numbered i.
+func testLRUMatches[K comparable](t *testing.T, key func(int) K) {
 	for _, max := range []int{1, 2, 3, 8, 300, 3000} {
 		rng := rand.New(rand.NewPCG(uint64(max), 7))
-		var removed []string
-		l := newLRU[int](max, func(k string) { removed = append(removed, k) })
-		ref := &refLRU{vals: map[string]int{}, max: max}
-		ptrs := map[string]*int{}
-		check := func(step int, op, k string, got *int, ok bool) {
+		var removed []K
+		l := newLRU[K, int](max, func(k K) { removed = append(removed, k) })
+		ref := &refLRU[K]{vals: map[K]int{}, max: max}
+		ptrs := map[K]*int{}
+		check := func(step int, op string, k K, got *int, ok bool) {
 			want, wok := ref.vals[k]
 			if ok != wok || ok && (*got != want || got != ptrs[k]) {
-				t.Fatalf("max %d step %d: %s(%s) = %v %v, want %v %v (or its pointer moved)", max, step, op, k, got, ok, want, wok)
+				t.Fatalf("max %d step %d: %s(%v) = %v %v, want %v %v (or its pointer moved)", max, step, op, k, got, ok, want, wok)
 			}
 		}
 		for step := range 20_000 {
-			k := strconv.Itoa(rng.IntN(max * 3))
+			k := key(rng.IntN(max * 3))
 			switch op := rng.IntN(10); {
 			case op < 4:
 				v, created, evicted := l.getOrAdd(k)
 				wc, we := ref.getOrAdd(k)
 				if created != wc || evicted != we || !created && v != ptrs[k] {
-					t.Fatalf("max %d step %d: getOrAdd(%s) created %v evicted %v, want %v %v", max, step, k, created, evicted, wc, we)
+					t.Fatalf("max %d step %d: getOrAdd(%v) created %v evicted %v, want %v %v", max, step, k, created, evicted, wc, we)
 				}
 				if created && *v != 0 {
 					t.Fatalf("max %d step %d: a new key's value is %d, not zero", max, step, *v)
@@ -88,18 +104,18 @@ func TestLRUMatchesReference(t *testing.T) {
 					ref.drop(k)
 				}
 				if got := l.remove(k); got != wok {
-					t.Fatalf("max %d step %d: remove(%s) = %v, want %v", max, step, k, got, wok)
+					t.Fatalf("max %d step %d: remove(%v) = %v, want %v", max, step, k, got, wok)
 				}
 			default:
 				k, v, ok := l.oldest()
 				if len(ref.keys) == 0 {
 					if ok {
-						t.Fatalf("max %d step %d: oldest of an empty lru: %s", max, step, k)
+						t.Fatalf("max %d step %d: oldest of an empty lru: %v", max, step, k)
 					}
 					continue
 				}
 				if !ok || k != ref.keys[0] || *v != ref.vals[k] {
-					t.Fatalf("max %d step %d: oldest = %s, want %s", max, step, k, ref.keys[0])
+					t.Fatalf("max %d step %d: oldest = %v, want %v", max, step, k, ref.keys[0])
 				}
 				l.removeOldest()
 				ref.drop(k)
@@ -123,7 +139,7 @@ func TestLRUMatchesReference(t *testing.T) {
 // TestLRUFreesValues: a removed key's slot lets go of its key and value,
 // so that the garbage collector can take them.
 func TestLRUFreesValues(t *testing.T) {
-	l := newLRU[[]byte](4, nil)
+	l := newLRU[string, []byte](4, nil)
 	v, _, _ := l.getOrAdd("a")
 	*v = make([]byte, 10)
 	l.remove("a")

@@ -61,7 +61,7 @@ func goldenStates(t *testing.T) map[string][]byte {
 	}
 	for _, k := range p.Store().lru.keys() {
 		v, _ := p.Store().Peek(k)
-		out["ip "+k], _ = v.MarshalBinary()
+		out["ip "+k.String()], _ = v.MarshalBinary()
 	}
 	return out
 }

@@ -11,14 +11,14 @@ import (
 type counter struct{ Last, N int64 }
 
 // changes returns Changes as key -> held (false: a tombstone).
-func changes(s *Store[counter]) map[string]bool {
+func changes(s *Store[string, counter]) map[string]bool {
 	out := map[string]bool{}
 	s.Changes(func(key string, v *counter) { out[key] = v != nil })
 	return out
 }
 
 func TestStoreChanges(t *testing.T) {
-	s := NewStore(2, 100, func(c *counter) int64 { return c.Last })
+	s := NewStore[string](2, 100, func(c *counter) int64 { return c.Last })
 	if got := changes(s); len(got) != 0 {
 		t.Fatalf("untracked store reported changes: %v", got)
 	}
@@ -73,9 +73,9 @@ func TestStateVersion(t *testing.T) {
 // that it evicts the same key next), and evict none of its own on the way.
 func TestStoreRestoreAtCap(t *testing.T) {
 	const max = 8
-	orig := NewStore(max, 1<<40, func(c *counter) int64 { return c.Last })
+	orig := NewStore[string](max, 1<<40, func(c *counter) int64 { return c.Last })
 	orig.Track()
-	restored := NewStore(max, 1<<40, func(c *counter) int64 { return c.Last })
+	restored := NewStore[string](max, 1<<40, func(c *counter) int64 { return c.Last })
 	restored.Track() // an eviction by a Put would show as a change
 	for batch := 0; batch < 50; batch++ {
 		// Each batch touches a few old keys and adds new ones past the cap.
@@ -106,12 +106,12 @@ func TestStoreRestoreAtCap(t *testing.T) {
 // evict a, as the original does, when d comes.
 func TestStoreRestoreEvictsAlike(t *testing.T) {
 	for trial := range 50 {
-		orig := NewStore(3, 1<<40, func(c *counter) int64 { return c.Last })
+		orig := NewStore[string](3, 1<<40, func(c *counter) int64 { return c.Last })
 		orig.Track()
 		for _, k := range []string{"a", "b", "c"} {
 			orig.Get(k, 0)
 		}
-		restored := NewStore(3, 1<<40, func(c *counter) int64 { return c.Last })
+		restored := NewStore[string](3, 1<<40, func(c *counter) int64 { return c.Last })
 		restored.Track()
 		orig.Changes(func(key string, v *counter) { restored.Put(key, v) })
 		orig.Get("d", 0)

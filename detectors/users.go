@@ -11,7 +11,7 @@ import (
 // state of each user. Not safe for concurrent use; one worker owns it.
 type Users struct {
 	cfg   Config
-	store *Store[UserState]
+	store *Store[string, UserState]
 	clock clock
 	names networkNames
 }
@@ -44,14 +44,14 @@ func (m networkNames) name(asn uint32) string {
 func NewUsers(cfg Config) *Users {
 	return &Users{
 		cfg:   cfg,
-		store: NewStore(cfg.State.MaxUsers, cfg.State.UserTTL.ms(), func(s *UserState) int64 { return s.Last }),
+		store: NewStore[string](cfg.State.MaxUsers, cfg.State.UserTTL.ms(), func(s *UserState) int64 { return s.Last }),
 		clock: clock{maxFuture: cfg.State.MaxFuture.ms()},
 		names: networkNames{},
 	}
 }
 
 // Store exposes the state, for metrics, snapshots and restore.
-func (u *Users) Store() *Store[UserState] { return u.store }
+func (u *Users) Store() *Store[string, UserState] { return u.store }
 
 // step is what every detector needs to know about the event at hand.
 type step struct {

@@ -25,16 +25,25 @@ func (e *Engine) TrackChanges(stage rules.Stage) {
 // cannot be encoded is reported as err, and skipped.
 func (e *Engine) Changes(stage rules.Stage, f func(key string, value []byte)) error {
 	if stage == rules.IPStage {
-		return changes(e.ips.Store(), f)
+		return changes(e.ips.Store(), detectors.IPKey.String, f)
 	}
-	return changes(e.users.Store(), f)
+	return changes(e.users.Store(), userKey, f)
 }
 
-func changes[V any, P interface {
+// userKey is a user's changelog key: the user id the store keys by.
+func userKey(id string) string { return id }
+
+// parseUserKey reads a user's changelog key: any text is a user id.
+func parseUserKey(key string) (string, error) { return key, nil }
+
+// changes encodes s's changes for f, each key as text (the store keys
+// addresses by their bytes).
+func changes[K comparable, V any, P interface {
 	*V
 	encoding.BinaryMarshaler
-}](s *detectors.Store[V], f func(key string, value []byte)) (err error) {
-	s.Changes(func(key string, v *V) {
+}](s *detectors.Store[K, V], text func(K) string, f func(key string, value []byte)) (err error) {
+	s.Changes(func(k K, v *V) {
+		key := text(k)
 		if v == nil {
 			f(key, nil)
 			return
@@ -55,15 +64,23 @@ func changes[V any, P interface {
 // the key stays absent: it starts again empty rather than misread.
 func (e *Engine) Restore(stage rules.Stage, key string, value []byte) error {
 	if stage == rules.IPStage {
-		return restore(e.ips.Store(), key, value)
+		return restore(e.ips.Store(), detectors.ParseIPKey, key, value)
 	}
-	return restore(e.users.Store(), key, value)
+	return restore(e.users.Store(), parseUserKey, key, value)
 }
 
-func restore[V any, P interface {
+// restore sets key's state in s from value. A key that parse refuses is
+// an error, and no state: no event could key it (an address the address
+// stage does not write so), and keeping it under another key would change
+// the key of its next change.
+func restore[K comparable, V any, P interface {
 	*V
 	encoding.BinaryUnmarshaler
-}](s *detectors.Store[V], key string, value []byte) error {
+}](s *detectors.Store[K, V], parse func(string) (K, error), text string, value []byte) error {
+	key, err := parse(text)
+	if err != nil {
+		return fmt.Errorf("state of %q: %w", text, err)
+	}
 	if value == nil {
 		s.Delete(key)
 		return nil
@@ -71,7 +88,7 @@ func restore[V any, P interface {
 	v := P(new(V))
 	if err := v.UnmarshalBinary(value); err != nil {
 		s.Delete(key)
-		return fmt.Errorf("state of %q: %w", key, err)
+		return fmt.Errorf("state of %q: %w", text, err)
 	}
 	s.Put(key, v)
 	return nil

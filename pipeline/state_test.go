@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/riskd/riskd/detectors"
@@ -79,5 +82,58 @@ func TestStateSurvivesChangelog(t *testing.T) {
 	newer := append([]byte{99}, []byte("{}")...)
 	if err := two.Restore(rules.UserStage, "u-newer", newer); !errors.Is(err, detectors.ErrStateVersion) {
 		t.Errorf("a newer encoding: %v, want ErrStateVersion", err)
+	}
+}
+
+// TestAddressKeysThroughChangelog: the address stage keys its state by an
+// address's bytes, and its changelog keys are the address's text as the
+// event's validation leaves it, IPv4 and IPv6 alike (an IPv4-mapped
+// address is its IPv4 address), which a restore reads back to the same
+// state. A key no event can make is refused, and nothing is held for it.
+func TestAddressKeysThroughChangelog(t *testing.T) {
+	set := testenv.LoadRules(t, testenv.Rules)
+	one := pipeline.NewEngine(set)
+	one.TrackChanges(rules.IPStage)
+	for i, ip := range []string{"192.0.2.7", "2001:db8::7", "::ffff:198.51.100.7", "::c000:207"} {
+		line := fmt.Sprintf(`{"event_id":"e%d","type":"login","user_id":"u%d","ts":"2026-03-01T00:00:0%dZ","outcome":"failure","ip":%q}`, i, i, i, ip)
+		ev, err := event.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := one.Decide(&ev, testenv.Now(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := map[string][]byte{}
+	if err := one.Changes(rules.IPStage, func(key string, value []byte) { log[key] = value }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"192.0.2.7", "198.51.100.7", "2001:db8::7", "::c000:207"}; !slices.Equal(slices.Sorted(maps.Keys(log)), slices.Sorted(slices.Values(want))) {
+		t.Fatalf("changelog keys %v, want %v", slices.Sorted(maps.Keys(log)), want)
+	}
+
+	two := pipeline.NewEngine(set)
+	for key, value := range log {
+		if err := two.Restore(rules.IPStage, key, value); err != nil {
+			t.Errorf("restore %s: %v", key, err)
+		}
+	}
+	two.TrackChanges(rules.IPStage)
+	for key := range log {
+		if err := two.Restore(rules.IPStage, key, nil); err != nil {
+			t.Errorf("tombstone %s: %v", key, err)
+		}
+	}
+	if n := two.Stats().IPs; n != 0 {
+		t.Errorf("%d addresses held after their tombstones", n)
+	}
+
+	for _, key := range []string{"::ffff:192.0.2.7", "2001:DB8::7", "2001:db8:0::7", "fe80::1%eth0", "192.0.2.07", "alice"} {
+		if err := two.Restore(rules.IPStage, key, log["192.0.2.7"]); err == nil {
+			t.Errorf("restore of address key %q: no error", key)
+		}
+	}
+	if n := two.Stats().IPs; n != 0 {
+		t.Errorf("%d addresses held for keys no event makes", n)
 	}
 }
