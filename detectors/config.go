@@ -176,7 +176,7 @@ func (c *Config) Validate() error {
 		{c.State.IPTTL >= c.FailedLoginBurst.SprayWindow, "state.ip_ttl (must be at least failed_login_burst.spray_window)"},
 		{c.State.MaxFuture > 0, "state.max_future"},
 		{c.ImpossibleTravel.MaxSpeedKMH > 0, "impossible_travel.max_speed_kmh"},
-		{c.ImpossibleTravel.History >= 2, "impossible_travel.history (at least 2)"},
+		{c.ImpossibleTravel.History >= 2 && c.ImpossibleTravel.History <= maxPoints, "impossible_travel.history (2 to 65,535)"},
 		{c.TokenReplay.MaxTokens > 0, "token_replay.max_tokens"},
 		{c.TokenReplay.MaxRefresh > 0, "token_replay.max_refresh"},
 		{c.Velocity.MaxEntries > 0, "velocity.max_entries"},

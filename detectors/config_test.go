@@ -19,6 +19,9 @@ func TestConfigValidate(t *testing.T) {
 		{"users at the limit", func(c *Config) { c.State.MaxUsers = MaxStateKeys }, ""},
 		{"users beyond", func(c *Config) { c.State.MaxUsers = MaxStateKeys + 1 }, "state.max_users (1 to 2147483647: a store numbers its keys' slots in 32 bits)"},
 		{"addresses beyond", func(c *Config) { c.State.MaxIPs = 1 << 40 }, "state.max_ips (1 to 2147483647"},
+		{"history at the limit", func(c *Config) { c.ImpossibleTravel.History = 65535 }, ""},
+		{"history beyond", func(c *Config) { c.ImpossibleTravel.History = 65536 }, "impossible_travel.history (2 to 65,535)"},
+		{"history of one", func(c *Config) { c.ImpossibleTravel.History = 1 }, "impossible_travel.history (2 to 65,535)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := Defaults()

@@ -3,7 +3,6 @@ package detectors
 import (
 	"fmt"
 	"net/netip"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -440,7 +439,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(*st, back) {
+	if !sameState(st, &back) {
 		t.Errorf("round trip changed the state:\n%+v\n%+v", *st, back)
 	}
 	b[0] = 99

@@ -1,6 +1,9 @@
 package detectors
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // The kinds of a user's familiar things, in their order in
 // UserState.familiar.
@@ -95,24 +98,33 @@ type userStateJSON struct {
 	*UserExtra
 }
 
-// fromJSON sets s to the state j holds.
+// fromJSON sets s to the state j holds, of at most maxPoints points:
+// Recent without the zero entries at its end, as a state decodes.
 func (s *UserState) fromJSON(j *userStateJSON) {
-	*s = UserState{First: j.First, Last: j.Last, Recent: j.Recent, RecentPos: j.RecentPos, Points: j.Points,
+	*s = UserState{First: j.First, Last: j.Last, RecentPos: j.RecentPos,
 		familiar: joinKinds(j.Devices, j.Countries, j.Networks), UserExtra: j.UserExtra}
+	s.setRecent(j.Recent)
+	s.setPoints(j.Points)
+}
+
+// toJSON returns the state as version 1's JSON held it.
+func (s *UserState) toJSON() userStateJSON {
+	return userStateJSON{First: s.First, Last: s.Last, Recent: s.Recent(), RecentPos: s.RecentPos, Points: s.Points(),
+		Devices: ofKind(s.familiar, kindDevice), Countries: ofKind(s.familiar, kindCountry), Networks: ofKind(s.familiar, kindNetwork),
+		UserExtra: s.UserExtra}
 }
 
 // MarshalJSON writes the state as version 1 did.
-func (s *UserState) MarshalJSON() ([]byte, error) {
-	return json.Marshal(userStateJSON{First: s.First, Last: s.Last, Recent: s.Recent, RecentPos: s.RecentPos, Points: s.Points,
-		Devices: ofKind(s.familiar, kindDevice), Countries: ofKind(s.familiar, kindCountry), Networks: ofKind(s.familiar, kindNetwork),
-		UserExtra: s.UserExtra})
-}
+func (s *UserState) MarshalJSON() ([]byte, error) { return json.Marshal(s.toJSON()) }
 
 // UnmarshalJSON reads version 1's JSON.
 func (s *UserState) UnmarshalJSON(b []byte) error {
 	var j userStateJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
+	}
+	if len(j.Points) > maxPoints {
+		return fmt.Errorf("%w: %d geolocated points, at most %d", errCorrupt, len(j.Points), maxPoints)
 	}
 	s.fromJSON(&j)
 	return nil

@@ -3,6 +3,7 @@ package detectors
 import (
 	"errors"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -21,14 +22,14 @@ type UserState struct {
 	First int64 `json:"first"` // oldest event seen
 	Last  int64 `json:"last"`  // newest event seen
 
-	// Recent is a ring of the hashes of the latest event ids (for
-	// duplicates), of recentLen entries of which only the first len are
-	// held: the others are zero. It grows as events come instead of taking
-	// its full 128 bytes for a user seen once.
-	Recent    []uint64 `json:"recent"`
-	RecentPos uint8    `json:"recent_pos"` // the next entry written, modulo recentLen
-
-	Points []GeoPoint `json:"points,omitempty"` // geolocated authenticated events, by time
+	// recent is the ring of the hashes of the latest event ids (for
+	// duplicates), of recentLen entries of which only the first
+	// recentN are held: the others are zero. It grows as events come
+	// instead of taking its full 128 bytes for a user seen once. Recent
+	// returns it; it is packed (see pack), as points is.
+	recent *uint64
+	// points is the geolocated authenticated events, by time (Points).
+	points *GeoPoint
 	// familiar is the devices, countries and networks the user acts from,
 	// grouped by kind (kindDevice...): one slice rather than three, which
 	// takes two slice headers and two allocations less for every user.
@@ -36,7 +37,30 @@ type UserState struct {
 	familiar []Familiar
 
 	*UserExtra // nil until needed
+
+	RecentPos          uint8 `json:"recent_pos"` // the next entry written, modulo recentLen
+	recentN, recentCap uint8
+	pointsN, pointsCap uint16 // at most maxPoints points
 }
+
+// maxPoints is the most geolocated points a user's state holds, and so
+// the largest impossible_travel.history.
+const maxPoints = 1<<16 - 1
+
+// Recent returns the ring of the hashes of the user's latest event ids,
+// without the entries not held yet (they read as zeros). The slice is the
+// state's own: it is good until the state next changes.
+func (s *UserState) Recent() []uint64 { return view(s.recent, s.recentN, s.recentCap) }
+
+// Points returns the user's geolocated authenticated events, by time. The
+// slice is the state's own: it is good until the state next changes.
+func (s *UserState) Points() []GeoPoint { return view(s.points, s.pointsN, s.pointsCap) }
+
+// holdRecent makes r, of at most recentLen entries, the Recent ring.
+func (s *UserState) holdRecent(r []uint64) { s.recent, s.recentN, s.recentCap = pack[uint8](r) }
+
+// setPoints makes p, of at most maxPoints points, the user's Points.
+func (s *UserState) setPoints(p []GeoPoint) { s.points, s.pointsN, s.pointsCap = pack[uint16](p) }
 
 // recentLen is how many event ids a user's Recent ring remembers.
 const recentLen = 16
@@ -156,27 +180,29 @@ var ErrStateVersion = errors.New("unknown state encoding version")
 // The entries of the ring Recent does not hold yet are zeros, as they were
 // when the ring was a fixed array: a zero hash is among them.
 func (s *UserState) seen(h uint64) bool {
-	if h == 0 && len(s.Recent) < recentLen {
+	recent := s.Recent()
+	if h == 0 && len(recent) < recentLen {
 		return true
 	}
-	for _, r := range s.Recent {
+	for _, r := range recent {
 		if r == h {
 			return true
 		}
 	}
 	p := int(s.RecentPos % recentLen)
-	for len(s.Recent) <= p {
-		s.Recent = append(s.Recent, 0)
+	for len(recent) <= p {
+		recent = append(recent, 0)
 	}
-	s.Recent[p] = h
+	recent[p] = h
+	s.holdRecent(recent)
 	s.RecentPos = uint8((p + 1) % recentLen)
 	return false
 }
 
 // recentAt returns entry i of the Recent ring, zero when not held.
 func (s *UserState) recentAt(i int) uint64 {
-	if i < len(s.Recent) {
-		return s.Recent[i]
+	if i < int(s.recentN) {
+		return s.Recent()[i]
 	}
 	return 0
 }
@@ -189,10 +215,7 @@ func (s *UserState) setRecent(r []uint64) {
 	for len(r) > 0 && r[len(r)-1] == 0 {
 		r = r[:len(r)-1]
 	}
-	s.Recent = nil
-	if len(r) > 0 {
-		s.Recent = append(s.Recent, r...)
-	}
+	s.holdRecent(slices.Clone(r))
 }
 
 // insertByTS inserts v into s, kept sorted by ts(v), after any equal time.

@@ -22,7 +22,7 @@ func (s *UserState) MarshalBinary() ([]byte, error) {
 		e.uint(s.recentAt(i))
 	}
 	e.uint(uint64(s.RecentPos))
-	encodeSlice(&e, s.Points, putPoint)
+	encodeSlice(&e, s.Points(), putPoint)
 	x := s.UserExtra
 	if x == nil {
 		x = &UserExtra{}
@@ -72,14 +72,14 @@ func (s *UserState) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes what MarshalBinary wrote, or the JSON of
 // version 1. Another version is an error wrapping ErrStateVersion. The
 // state comes out as the detectors would have built it: Recent holds no
-// zeros at its end, and UserExtra is nil when empty.
+// zeros at its end, and UserExtra is nil when empty. A state of more than
+// maxPoints points is corrupt: no build held one.
 func (s *UserState) UnmarshalBinary(b []byte) error {
 	d, err := body(b, UserStateVersion, s)
 	if err != nil {
 		return err
 	}
 	if d == nil {
-		s.setRecent(s.Recent)
 		if s.UserExtra != nil && s.UserExtra.empty() {
 			s.UserExtra = nil
 		}
@@ -98,7 +98,12 @@ func (s *UserState) UnmarshalBinary(b []byte) error {
 	} else {
 		d.fail()
 	}
-	s.Points = decodeSlice(d, 27, getPoint)
+	points := decodeSlice(d, 27, getPoint)
+	if len(points) > maxPoints {
+		d.fail() // no build held more: the largest history
+		points = nil
+	}
+	s.setPoints(points)
 	x := &UserExtra{}
 	x.Failures = decodeSlice(d, 3, getAttempt)
 	x.Txns = decodeSlice(d, 12, func(d *decoder, t *TxnEntry) {

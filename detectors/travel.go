@@ -60,17 +60,18 @@ func travel(st *UserState, s *step, f *TravelFeatures) {
 	}
 	cfg := &s.cfg.ImpossibleTravel
 	here := pointOf(ev, s.ts)
-	i := sort.Search(len(st.Points), func(i int) bool { return st.Points[i].TS > s.ts })
+	points := st.Points()
+	i := sort.Search(len(points), func(i int) bool { return points[i].TS > s.ts })
 	var worst leg
 	var other GeoPoint
 	for _, j := range []int{i - 1, i} {
-		if j < 0 || j >= len(st.Points) {
+		if j < 0 || j >= len(points) {
 			continue
 		}
-		l := legBetween(st.Points[j], here)
+		l := legBetween(points[j], here)
 		f.Compared = true
 		if !f.Fired && (l.impossible(cfg) || l.speedKMH > worst.speedKMH) {
-			worst, other = l, st.Points[j]
+			worst, other = l, points[j]
 			f.Fired = l.impossible(cfg)
 		}
 	}
@@ -82,8 +83,7 @@ func travel(st *UserState, s *step, f *TravelFeatures) {
 		f.Summary = fmt.Sprintf("%s from %s, %.0f km beyond accuracy from %s %s apart: %.0f km/h, over %.0f km/h",
 			ev.Type, ev.Geo.Place(), f.DistanceKM, placeOf(other), fmtSeconds(f.ElapsedS), f.SpeedKMH, cfg.MaxSpeedKMH)
 	}
-	st.Points = insertByTS(st.Points, here, pointTS)
-	st.Points = capOldest(st.Points, cfg.History)
+	st.setPoints(capOldest(insertByTS(points, here, pointTS), cfg.History))
 }
 
 func fmtSeconds(s float64) string {
