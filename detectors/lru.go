@@ -44,11 +44,22 @@ type slot[K comparable, V any] struct {
 	val        V
 }
 
-// chunkBytes bounds a chunk of slots: the most slots, a power of two, that
-// fit in it make a chunk. A full store then wastes at most one part-filled
-// chunk, growing never copies values, and a chunk stays within the
-// allocator's size classes instead of being rounded up to whole pages.
-const chunkBytes = 32 << 10
+// chunkBits returns log2 of the slots in a chunk of slots of size bytes:
+// the fewest, a power of two, that make a chunk beyond the allocator's
+// largest size class (32 KB) and of whole pages (8 KB), or within 1/64 of
+// them. Such a chunk is a large object, which takes its pages and no more;
+// a smaller chunk of slots that hold pointers would carry the allocator's
+// 8-byte header and be rounded up to a size class (512 slots of 48 bytes
+// took 27,264 bytes for 24,576, 11% more). A full store wastes at most one
+// part-filled chunk, and growing never copies values.
+func chunkBits(size uintptr) uint8 {
+	const page = 8 << 10
+	b := uint8(0)
+	for n := size; n <= 32<<10 || (page-n%page)%page*64 > n; n *= 2 {
+		b++
+	}
+	return b
+}
 
 // MaxStateKeys is the most keys a store can hold: its slots are numbered
 // by int32, and the index stores a slot's number plus one in a uint32.
@@ -58,13 +69,10 @@ func newLRU[K comparable, V any](max int, onRemove func(key K)) *lru[K, V] {
 	if max < 1 || max > MaxStateKeys {
 		panic(fmt.Sprintf("detectors: a store of %d keys, want 1 to %d", max, MaxStateKeys))
 	}
-	chunkBits := uint8(0)
-	if n := chunkBytes / unsafe.Sizeof(slot[K, V]{}); n > 1 {
-		chunkBits = uint8(bits.Len(uint(n)) - 1)
-	}
+	cb := chunkBits(unsafe.Sizeof(slot[K, V]{}))
 	return &lru[K, V]{
-		chunkBits: chunkBits,
-		chunkMask: 1<<chunkBits - 1,
+		chunkBits: cb,
+		chunkMask: 1<<cb - 1,
 		table:     make([]uint32, 8),
 		slotMask:  1<<min(bits.Len(uint(max)), 32) - 1,
 		seed:      maphash.MakeSeed(),

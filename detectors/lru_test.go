@@ -147,3 +147,28 @@ func TestLRUFreesValues(t *testing.T) {
 		t.Errorf("freed slot holds %q and %v", s.key, s.val)
 	}
 }
+
+// TestChunkBits: a chunk of slots is a large object of whole pages (or
+// within 1/64 of them), so that the allocator gives it about its size.
+func TestChunkBits(t *testing.T) {
+	for _, tt := range []struct {
+		size  uintptr // bytes a slot
+		slots int     // want in a chunk
+	}{
+		{12, 4096},  // 48 KB: a slot size of 4 times an odd number needs 2,048 slots a page
+		{32, 2048},  // 64 KB
+		{48, 1024},  // 48 KB: an address's slot
+		{96, 512},   // 48 KB: a user's slot
+		{128, 512},  // 64 KB
+		{168, 1024}, // 168 KB
+		{4096, 16},  // 64 KB
+		{40000, 16}, // 625 KB in 79 pages: 1.1% more
+		{65536, 1},  // 64 KB
+		{32768, 2},  // 32 KB is a size class, not a large object
+	} {
+		got := 1 << chunkBits(tt.size)
+		if b := uintptr(got) * tt.size; got != tt.slots || b <= 32<<10 || (8<<10-b%(8<<10))%(8<<10)*64 > b {
+			t.Errorf("slots of %d bytes: %d a chunk (%d bytes), want %d", tt.size, got, b, tt.slots)
+		}
+	}
+}
