@@ -5,11 +5,11 @@ import (
 	"slices"
 )
 
-// Store keeps per-key state, by keys of K (a user id, an IPKey), with a cap on keys (least recently used evicted
-// first) and an idle TTL in event time. It also remembers which keys
-// changed since the last Changes (touched, evicted or expired), so that a
-// changelog can carry them. It is owned by one goroutine and not safe for
-// concurrent use.
+// Store keeps per-key state, by keys of K (a user id, an IPKey), with a
+// cap on keys (least recently used evicted first) and an idle TTL in
+// event time. It also remembers which keys changed since the last
+// Changes (touched, evicted or expired), so that a changelog can carry
+// them. It is owned by one goroutine and not safe for concurrent use.
 type Store[K comparable, V any] struct {
 	lru      *lru[K, V]
 	ttl      int64
