@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/alerting"
@@ -19,7 +20,12 @@ import (
 // the dead-letter topic with its reason. An output over MaxMessageBytes is
 // left out and the input dead-lettered with reason output_too_large; its
 // other outputs still go. It runs on the worker's goroutine.
-func (w *worker) handle(it item) {
+func (w *worker) handle(in item) {
+	// The item lives in the worker (which is on the heap anyway) while it
+	// is handled: taken by address below, a parameter would escape, one
+	// allocation of a few hundred bytes per event.
+	w.cur = in
+	it := &w.cur
 	c := w.cfg
 	b := w.batch
 	b.events++
@@ -29,13 +35,13 @@ func (w *worker) handle(it item) {
 	w.tooBig = w.tooBig[:0]
 	if it.err != nil {
 		c.Metrics.Events.WithLabelValues(it.msg.Topic, "invalid").Inc()
-		w.reject(&it, event.ReasonOf(it.err), it.err.Error())
+		w.reject(it, event.ReasonOf(it.err), it.err.Error())
 		return
 	}
-	c.Metrics.Events.WithLabelValues(it.msg.Topic, it.ev.Type.String()).Inc()
+	w.countEvent(si, it.ev.Type)
 	if w.stage == rules.IPStage {
-		w.decideIP(&it)
-	} else if !w.decideUser(&it, si) {
+		w.decideIP(it)
+	} else if !w.decideUser(it, si) {
 		return
 	}
 	b.times = append(b.times, it.ev.TS.UnixMilli(), it.msg.Time.UnixMilli())
@@ -46,10 +52,10 @@ func (w *worker) handle(it item) {
 			c.Log.Error().Err(err).Msg("cannot encode decision")
 			continue
 		}
-		w.emit(m, &it, "decision on a", w.out[i].Subject.Kind)
+		w.emit(m, it, "decision on a", w.out[i].Subject.Kind)
 	}
 	if len(w.tooBig) > 0 {
-		w.reject(&it, ReasonOutputTooLarge, fmt.Sprintf("%s; over the %d-byte limit (--max-message-bytes)", strings.Join(w.tooBig, ", "), c.MaxMessageBytes))
+		w.reject(it, ReasonOutputTooLarge, fmt.Sprintf("%s; over the %d-byte limit (--max-message-bytes)", strings.Join(w.tooBig, ", "), c.MaxMessageBytes))
 	}
 }
 
@@ -173,4 +179,22 @@ func forwarded(it *item) []byte {
 		return it.msg.Value
 	}
 	return event.Encode(&it.ev)
+}
+
+// countEvent counts an event of type t from source si in
+// riskd_events_total, through counters the worker keeps per source and
+// type: a label lookup per event costs more than the counting.
+func (w *worker) countEvent(si int, t event.Type) {
+	if w.counters == nil {
+		w.counters = make([]map[event.Type]prometheus.Counter, len(w.sources))
+	}
+	if w.counters[si] == nil {
+		w.counters[si] = map[event.Type]prometheus.Counter{}
+	}
+	ctr, ok := w.counters[si][t]
+	if !ok {
+		ctr = w.cfg.Metrics.Events.WithLabelValues(w.sources[si].topic, t.String())
+		w.counters[si][t] = ctr
+	}
+	ctr.Inc()
 }

@@ -95,6 +95,7 @@ func (w *worker) writeStates(ctx context.Context, states <-chan []*batch) bool {
 			return false
 		}
 		w.acked(group)
+		w.recycle(group)
 	}
 	return true
 }

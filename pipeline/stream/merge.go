@@ -112,9 +112,9 @@ func (w *worker) refill() (have, waiting bool) {
 	for _, s := range w.sources {
 		if s.head == nil {
 			select {
-			case it := <-s.ch:
-				s.head, s.idle = &it, false
-				s.caught = it.msg.HighWaterMark > 0 && it.msg.Offset+1 >= it.msg.HighWaterMark
+			case s.buf = <-s.ch:
+				s.head, s.idle = &s.buf, false
+				s.caught = s.buf.msg.HighWaterMark > 0 && s.buf.msg.Offset+1 >= s.buf.msg.HighWaterMark
 			default:
 			}
 		}
