@@ -139,8 +139,8 @@ func riskdMember(b *testing.B, bin string, brokers []string, group string, topic
 		"--geoip-asn", testenv.ASN, "--metrics-addr", addr, "--log-level", "warn", "--log-format", "json")
 	cmd.Args = append(cmd.Args, strings.Fields(os.Getenv("RISKD_BENCH_ARGS"))...)
 	cmd.Stderr = os.Stderr
-	profile, trace := os.Getenv("RISKD_BENCH_CPUPROFILE"), os.Getenv("RISKD_BENCH_TRACE")
-	if profile != "" || trace != "" {
+	profile, trace, allocs := os.Getenv("RISKD_BENCH_CPUPROFILE"), os.Getenv("RISKD_BENCH_TRACE"), os.Getenv("RISKD_BENCH_ALLOCPROFILE")
+	if profile != "" || trace != "" || allocs != "" {
 		cmd.Args = append(cmd.Args, "--pprof")
 	}
 	start := time.Now()
@@ -165,10 +165,14 @@ func riskdMember(b *testing.B, bin string, brokers []string, group string, topic
 			first = time.Since(start)
 		}
 		if got >= n {
+			wall, cpu := time.Since(start), procCPU(cmd.Process.Pid)
 			if os.Getenv("RISKD_BENCH_VERBOSE") != "" {
-				b.Logf("riskd: first event counted after %v, all %d after %v", first, n, time.Since(start))
+				b.Logf("riskd: first event counted after %v, all %d after %v", first, n, wall)
 			}
-			return time.Since(start), procCPU(cmd.Process.Pid)
+			if allocs != "" {
+				saveProfile(addr, "allocs", allocs)
+			}
+			return wall, cpu
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -176,13 +180,17 @@ func riskdMember(b *testing.B, bin string, brokers []string, group string, topic
 	return 0, 0
 }
 
-// saveProfile saves 3 seconds of a CPU profile or an execution trace
-// (kind) of the riskd serving metrics at addr to path
-// (RISKD_BENCH_CPUPROFILE, RISKD_BENCH_TRACE), started as soon as it
-// answers.
+// saveProfile saves 3 seconds of a CPU profile or an execution trace, or
+// the allocations so far (kind) of the riskd serving metrics at addr to
+// path (RISKD_BENCH_CPUPROFILE, RISKD_BENCH_TRACE,
+// RISKD_BENCH_ALLOCPROFILE), started as soon as it answers.
 func saveProfile(addr, kind, path string) {
 	for range 500 {
-		resp, err := http.Get("http://" + addr + "/debug/pprof/" + kind + "?seconds=3")
+		url := "http://" + addr + "/debug/pprof/" + kind
+		if kind != "allocs" {
+			url += "?seconds=3"
+		}
+		resp, err := http.Get(url)
 		if err != nil {
 			time.Sleep(10 * time.Millisecond)
 			continue
