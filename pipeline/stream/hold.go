@@ -74,7 +74,10 @@ func (h *hold) add(it item, src int, mark int64, caught bool, now time.Time) {
 	h.seq++
 	size := len(it.msg.Key) + len(it.msg.Value)
 	h.bytes += size
-	heap.Push(&h.items, held{it: it, ts: it.ev.TS.UnixMilli(), arrived: now, seq: h.seq, size: size})
+	// Appended and sifted up with heap.Fix rather than heap.Push, whose
+	// argument of type any would box every held item (an allocation each).
+	h.items = append(h.items, held{it: it, ts: it.ev.TS.UnixMilli(), arrived: now, seq: h.seq, size: size})
+	heap.Fix(&h.items, len(h.items)-1)
 }
 
 // mark records what user-stage partition src said of its progress. A
@@ -112,7 +115,15 @@ func (h *hold) release(now time.Time, backlog bool) (item, bool) {
 	default:
 		h.overflows++
 	}
-	heap.Pop(&h.items)
+	// heap.Pop's result of type any would box the item: the last item
+	// takes the top's place and sinks instead.
+	last := len(h.items) - 1
+	h.items[0] = h.items[last]
+	h.items[last] = held{}
+	h.items = h.items[:last]
+	if last > 0 {
+		heap.Fix(&h.items, 0)
+	}
 	h.bytes -= top.size
 	return top.it, true
 }
@@ -169,7 +180,10 @@ func (q holdHeap) Less(i, j int) bool {
 	return q[i].seq < q[j].seq
 }
 func (q holdHeap) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *holdHeap) Push(x any)   { *q = append(*q, x.(held)) }
+
+// Push and Pop complete heap.Interface; hold uses heap.Fix only (see add
+// and release), so they are never called.
+func (q *holdHeap) Push(x any) { *q = append(*q, x.(held)) }
 func (q *holdHeap) Pop() any {
 	old := *q
 	x := old[len(old)-1]

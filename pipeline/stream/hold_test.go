@@ -152,3 +152,33 @@ func TestHoldCaughtPartitions(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldAllocatesNothing holds that holding and releasing an attempt
+// allocates nothing once the heap has room: the address stage does it for
+// every login attempt.
+func TestHoldAllocatesNothing(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	h := newHold(2*time.Second, 1)
+	for i := range 64 { // room for the heap to grow into
+		h.add(heldItem(int64(i), 10, int64(i)), 0, 0, false, now)
+	}
+	for {
+		if _, ok := h.release(now.Add(time.Hour), false); !ok {
+			break
+		}
+	}
+	ts := int64(1000)
+	allocs := testing.AllocsPerRun(100, func() {
+		ts++
+		h.add(heldItem(ts, 0, ts), 0, ts, false, now) // size 0: the helper allocates no value
+		h.add(heldItem(ts-500, 0, ts), 0, ts, false, now)
+		for {
+			if _, ok := h.release(now, false); !ok {
+				break
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per add and release, want 0", allocs)
+	}
+}
