@@ -146,10 +146,9 @@ func stickyOwners(ms []kafka.GroupMember, numbers []int) map[int]string {
 	return owner
 }
 
-// retain drops the state of partitions no longer assigned: the next owner
-// restores it from the changelog.
 // retain drops the states of the partitions not in assigned, and their
-// state-size series: the next owner publishes them.
+// state-size series: the next owner restores the state from the changelog
+// and publishes the series.
 func retain(states map[int]*partState, assigned map[int][]*source, m *Metrics, stage string) {
 	for p := range states {
 		if _, ok := assigned[p]; !ok {

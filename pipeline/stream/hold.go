@@ -17,11 +17,11 @@ import (
 // to read) holds nothing back while the address worker is caught up too;
 // user-stage workers say so in a heartbeat to every address partition when
 // they catch up, and every so often while they work through a backlog, and
-// say they are not when they give the partition up (a rebalance or a stop). Nothing waits longer than maxHold, and the
-// hold keeps at most maxItems attempts and maxBytes bytes of their
-// messages: beyond either, the earliest held goes on without waiting
-// (counted in overflows).
-// Not safe for concurrent use: the address worker owns it.
+// say they are not when they give the partition up (a rebalance or a
+// stop). Nothing waits longer than maxHold, and the hold keeps at most
+// maxItems attempts and maxBytes bytes of their messages: beyond either,
+// the earliest held goes on without waiting (counted in overflows). It is
+// not safe for concurrent use: the address worker owns it.
 type hold struct {
 	maxHold   time.Duration
 	maxItems  int

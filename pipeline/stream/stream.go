@@ -208,8 +208,8 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 			return slices.Index(c.Topics, a.topic) - slices.Index(c.Topics, b.topic)
 		})
 	}
-	retain(s.users, userSources, c.Metrics, "user")
-	retain(s.ips, ipSources, c.Metrics, "ip")
+	retain(s.users, userSources, c.Metrics, stageName(rules.UserStage))
+	retain(s.ips, ipSources, c.Metrics, stageName(rules.IPStage))
 	s.assigned.Store(int32(len(userSources) + len(ipSources)))
 	c.Metrics.Partitions.WithLabelValues("user").Set(float64(len(userSources)))
 	c.Metrics.Partitions.WithLabelValues("ip").Set(float64(len(ipSources)))
