@@ -220,18 +220,50 @@ func (w *worker) applyAcked(b *batch) {
 }
 
 // writeState writes the changelog messages of group, after its outputs
-// were acknowledged, and reports false when ctx ended first. A state
-// message the broker refuses is dropped like a heartbeat (logged): the
-// key's next change writes it again.
+// were acknowledged, and reports false when ctx ended first. A key changed
+// by several of the group's batches is written once, at its last change:
+// each message is the key's whole state, and the changelog then reads as
+// it will once compacted. A state message the broker refuses is dropped
+// like a heartbeat (logged): the key's next change writes it again.
 func (w *worker) writeState(ctx context.Context, l *lane, group []*batch) bool {
 	st := &batch{}
-	for _, g := range group {
-		for _, m := range g.state {
+	if len(group) == 1 {
+		for _, m := range group[0].state {
 			st.add(m, -1)
+		}
+	} else {
+		st.msgs = lastPerKey(group)
+		st.from = make([]int32, len(st.msgs))
+		for i := range st.from {
+			st.from[i] = -1
 		}
 	}
 	if len(st.msgs) == 0 {
 		return true
 	}
 	return w.writeGroup(ctx, l, []*batch{st})
+}
+
+// lastPerKey returns the state messages of group in order, each key's
+// last one only.
+func lastPerKey(group []*batch) []kafka.Message {
+	n := 0
+	for _, g := range group {
+		n += len(g.state)
+	}
+	seen := make(map[string]struct{}, n)
+	out := make([]kafka.Message, n)
+	i := n
+	for gi := len(group) - 1; gi >= 0; gi-- {
+		msgs := group[gi].state
+		for j := len(msgs) - 1; j >= 0; j-- {
+			if _, dup := seen[string(msgs[j].Key)]; dup {
+				continue
+			}
+			seen[string(msgs[j].Key)] = struct{}{}
+			i--
+			out[i] = msgs[j]
+		}
+	}
+	return out[i:]
 }

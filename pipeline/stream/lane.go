@@ -29,7 +29,7 @@ type lane struct {
 // written, so a decision does not wait for the state of the events before
 // it. It reports false when ctx ended before everything was written.
 func (w *worker) write(ctx context.Context, batches <-chan *batch) bool {
-	states := make(chan []*batch, 4)
+	states := make(chan []*batch, 16)
 	done := make(chan bool, 1)
 	go func() { done <- w.writeStates(ctx, states) }()
 	ok := w.writeOutputs(ctx, batches, states)
@@ -70,24 +70,35 @@ func (w *worker) writeOutputs(ctx context.Context, batches <-chan *batch, states
 	return true
 }
 
+// stateLinger is how long the state stage gathers groups before it
+// writes their changelog messages. The state is off a decision's path (it
+// only frees offsets, committed each second), and a worker that flushes
+// after every event of light input would otherwise send the broker a
+// changelog write per event.
+const stateLinger = 20 * time.Millisecond
+
 // writeStates writes the changelog messages of the groups whose outputs
-// were written, coalescing what is queued, and then releases their
-// offsets (acked).
+// were written, gathered for up to stateLinger (and at most a full
+// queue's worth), and then releases their offsets (acked).
 func (w *worker) writeStates(ctx context.Context, states <-chan []*batch) bool {
 	l := &w.stateLane
 	for group := range states {
+		linger := time.NewTimer(stateLinger)
 	more:
-		for {
+		for n := 1; n < cap(states); n++ {
 			select {
 			case g, ok := <-states:
 				if !ok {
 					break more
 				}
 				group = append(group, g...)
-			default:
+			case <-linger.C:
+				break more
+			case <-ctx.Done():
 				break more
 			}
 		}
+		linger.Stop()
 		l.since.Store(time.Now().UnixNano())
 		ok := w.writeState(ctx, l, group)
 		w.written(l, ok)
