@@ -38,6 +38,7 @@ type sinker struct {
 	ends       map[kafkameta.TopicPartition]int64 // end offsets when the drain started
 	consumed   map[kafkameta.TopicPartition]int64 // offset after the last message read
 	fetchRetry *backoff.ExponentialBackOff
+	ins        *inserts
 }
 
 // loop reads, inserts and commits until ctx ends, then drains: it reads
@@ -158,34 +159,25 @@ func (s *sinker) flushOrDrain() {
 	}
 }
 
-// flush makes the pending messages' outputs durable, rows inserted and
-// dead letters written, and then commits their offsets.
+// flush hands the pending messages' rows, dead letters and offsets to
+// the inserts' goroutine (see inserts) and starts new ones. It returns the
+// error of a chunk that failed, this one's or an earlier one's.
 func (s *sinker) flush(ctx context.Context) error {
-	if err := s.insert(ctx); err != nil {
-		return err
+	if len(s.pending) == 0 && len(s.dead) == 0 && s.ins.failure() == nil {
+		return nil
 	}
-	// Dead letters are outputs too: durable before the commit.
-	if err := writeDeadLetters(ctx, s.dlq, s.dead, s.c.Log); err != nil {
-		return err
-	}
-	s.dead = s.dead[:0]
-	if len(s.pending) > 0 {
-		if err := s.reader.CommitMessages(ctx, s.pending...); err != nil {
-			// The rows are in: a failed commit only means they come
-			// again, and are folded.
-			s.c.Log.Warn().Err(err).Msg("sink: offset commit failed; the rows will be inserted again")
-		}
-	}
-	s.pending = s.pending[:0]
+	// With nothing pending, a chunk that failed is still handed its retry.
+	err := s.ins.hand(chunk{ctx: ctx, rows: s.rows, pending: s.pending, dead: s.dead})
+	s.rows, s.pending, s.dead = map[*storage.Table][][]any{}, nil, nil
 	s.c.Metrics.Pending.Set(0)
-	return nil
+	return err
 }
 
 // insert sends each table's rows in one insert, retried until ctx ends
-// (see storage.Table.Insert).
-func (s *sinker) insert(ctx context.Context) error {
+// (see storage.Table.Insert). It runs on the inserts' goroutine.
+func (s *sinker) insert(ctx context.Context, rows map[*storage.Table][][]any) error {
 	c := s.c
-	for t, rs := range s.rows {
+	for t, rs := range rows {
 		if len(rs) == 0 {
 			continue
 		}
@@ -199,7 +191,6 @@ func (s *sinker) insert(ctx context.Context) error {
 		}
 		c.Metrics.Inserts.WithLabelValues(name).Inc()
 		c.Metrics.Rows.WithLabelValues(name).Add(float64(len(rs)))
-		s.rows[t] = rs[:0]
 	}
 	return nil
 }
@@ -223,7 +214,11 @@ func (s *sinker) last() error {
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 	}
-	if err := s.flush(ctx); err != nil {
+	err := s.flush(ctx)
+	if ferr := s.ins.finish(); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return fmt.Errorf("sink: last insert failed; the rows stay in Kafka for the next start: %w", err)
 	}
 	return nil

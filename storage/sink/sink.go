@@ -112,6 +112,7 @@ func Run(ctx context.Context, c Config) error {
 	s.inserts, stopInserts = context.WithCancel(context.WithoutCancel(ctx))
 	defer stopInserts()
 	defer context.AfterFunc(ctx, func() { time.AfterFunc(c.DrainTimeout, stopInserts) })()
+	s.startInserts()
 	return s.loop(ctx)
 }
 
