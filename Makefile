@@ -76,13 +76,16 @@ PAIRS ?= 5
 bench-replay: toolchain
 	scripts/replay-vs-floor.sh $(PAIRS)
 
-# The streaming path, the ClickHouse writer and the state restore (1,000,000
-# users), against the embedded broker, Apache Kafka and ClickHouse (started
-# and stopped around them).
+# The streaming path (riskd run against a bare kafka-go group and a bare
+# copy hop, each in the same run), the ClickHouse writer and the state
+# restore (1,000,000 users), against the embedded broker, Apache Kafka and
+# ClickHouse (started and stopped around them).
 bench-services: toolchain
 	scripts/deps.sh
 	@mkdir -p bin
-	scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench "StreamThroughput|ClickHouseWrite" -benchtime 3x -count 3 ./benchmarks/ && \
+	scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench "MemberVsGroup" -benchtime 3x -timeout 30m ./benchmarks/ && \
+		$(GO) test -run "^$$" -bench "LatencyVsHop" -benchtime 2x -timeout 30m ./benchmarks/ && \
+		$(GO) test -run "^$$" -bench "StreamThroughput|ClickHouseWrite" -benchtime 3x -count 3 ./benchmarks/ && \
 		$(GO) test -run "^$$" -bench StreamLatency -benchtime 300x -count 3 ./benchmarks/ && \
 		$(GO) test -run "^$$" -bench Restore -benchtime 2x -benchmem -timeout 30m ./pipeline/stream/' | tee bin/bench-services.txt
 
