@@ -14,8 +14,17 @@ const jsonStateVersion = 1
 // fields of a nil UserExtra are written as empty and zero: the encoding is
 // that of version 2's single struct, byte for byte.
 func (s *UserState) MarshalBinary() ([]byte, error) {
-	e := encoder{b: make([]byte, 1, 128)}
-	e.b[0] = UserStateVersion
+	return s.AppendBinary(make([]byte, 0, 128))
+}
+
+// noExtra stands for a nil UserExtra when encoding: all of it empty.
+var noExtra UserExtra
+
+// AppendBinary appends MarshalBinary's encoding of s to b
+// (encoding.BinaryAppender), so that a changelog can encode a batch's
+// states into one buffer rather than allocate one per state.
+func (s *UserState) AppendBinary(b []byte) ([]byte, error) {
+	e := encoder{b: append(b, UserStateVersion)}
 	e.int(s.First)
 	e.int(s.Last)
 	for i := range recentLen {
@@ -25,7 +34,7 @@ func (s *UserState) MarshalBinary() ([]byte, error) {
 	encodeSlice(&e, s.Points(), putPoint)
 	x := s.UserExtra
 	if x == nil {
-		x = &UserExtra{}
+		x = &noExtra
 	}
 	encodeSlice(&e, x.Failures, putAttempt)
 	encodeSlice(&e, x.Txns, func(e *encoder, t *TxnEntry) {
@@ -135,8 +144,13 @@ func (s *UserState) UnmarshalBinary(b []byte) error {
 
 // MarshalBinary encodes s behind a version byte (IPStateVersion).
 func (s *IPState) MarshalBinary() ([]byte, error) {
-	e := encoder{b: make([]byte, 1, 32)}
-	e.b[0] = IPStateVersion
+	return s.AppendBinary(make([]byte, 0, 32))
+}
+
+// AppendBinary appends MarshalBinary's encoding of s to b
+// (encoding.BinaryAppender).
+func (s *IPState) AppendBinary(b []byte) ([]byte, error) {
+	e := encoder{b: append(b, IPStateVersion)}
 	var one [1]Attempt
 	e.int(s.last)
 	encodeSlice(&e, s.Attempts(&one), putAttempt)

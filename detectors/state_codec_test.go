@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,6 +95,7 @@ func pick[T any](cond bool, a, b T) T {
 
 type state interface {
 	MarshalBinary() ([]byte, error)
+	AppendBinary([]byte) ([]byte, error)
 	UnmarshalBinary([]byte) error
 }
 
@@ -122,6 +124,10 @@ func TestStateEncoding(t *testing.T) {
 			b, err := tt.full.MarshalBinary()
 			if err != nil || b[0] != tt.version {
 				t.Fatalf("encode: %v, version %d", err, b[0])
+			}
+			prefix := []byte("earlier state")
+			if ab, err := tt.full.AppendBinary(prefix); err != nil || !bytes.Equal(ab, append([]byte("earlier state"), b...)) {
+				t.Fatalf("AppendBinary: %v: not the prefix and MarshalBinary's bytes", err)
 			}
 			if err := tt.out.UnmarshalBinary(b); err != nil || !sameState(tt.full, tt.out) {
 				t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, tt.out, tt.full)

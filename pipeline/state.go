@@ -37,23 +37,35 @@ func userKey(id string) string { return id }
 func parseUserKey(key string) (string, error) { return key, nil }
 
 // changes encodes s's changes for f, each key as text (the store keys
-// addresses by their bytes).
+// addresses by their bytes). The values are appended to one buffer per
+// call and f gets slices of it, rather than one allocation per state; a
+// full buffer is replaced, never reused, so the values stay f's.
 func changes[K comparable, V any, P interface {
 	*V
-	encoding.BinaryMarshaler
+	encoding.BinaryAppender
 }](s *detectors.Store[K, V], text func(K) string, f func(key string, value []byte)) (err error) {
+	var buf []byte
 	s.Changes(func(k K, v *V) {
 		key := text(k)
 		if v == nil {
 			f(key, nil)
 			return
 		}
-		b, merr := P(v).MarshalBinary()
+		if cap(buf)-len(buf) < 256 {
+			// 512 bytes for the few states of a light batch, doubling to
+			// 64 KB for a busy one's.
+			buf = make([]byte, 0, min(max(512, 2*cap(buf)), 64<<10))
+		}
+		start := len(buf)
+		b, merr := P(v).AppendBinary(buf)
 		if merr != nil {
 			err = fmt.Errorf("state of %q: %w", key, merr)
 			return
 		}
-		f(key, b)
+		// Only ever appended to: the values handed out stay as they are,
+		// in this array or, after append moved on, the old one.
+		buf = b
+		f(key, b[start:len(b):len(b)])
 	})
 	return err
 }
