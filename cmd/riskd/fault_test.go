@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/riskd/riskd/internal/retry"
 	"github.com/riskd/riskd/internal/streamtest"
 	"github.com/riskd/riskd/internal/testenv"
 	"github.com/riskd/riskd/rules"
@@ -81,26 +83,46 @@ func (f *fault) under(t *testing.T, b streamtest.Broker, inject func(t *testing.
 		"--topics", n[0] + "," + n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
 		"--geoip-city", testenv.City, "--geoip-asn", testenv.ASN, "--emit", "all",
 		"--metrics-addr", "127.0.0.1:0", "--log-format", "json"}
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		for i := 0; i < len(f.recs); i += 250 {
-			streamtest.Produce(t, b, f.recs[i:min(i+250, len(f.recs))])
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	produced := f.produce(t, b)
 	after := inject(t, args)
 	select {
-	case <-produced:
+	case err := <-produced:
 		t.Log("the fault was over after the last event was produced")
+		produced <- err
 	default:
 		t.Log("the fault was over while the traffic was still being produced")
 	}
-	<-produced
+	if err := <-produced; err != nil {
+		t.Fatalf("producing the traffic: %v", err)
+	}
 	f.check(t, b, n[2])
 	if after != nil {
 		after()
 	}
+}
+
+// produce writes the traffic to b in paced chunks on a goroutine of its
+// own, with one client made here, and sends the outcome on the returned
+// channel when done. The goroutine stops when t ends (its cleanup waits),
+// so that a fault test that fails early leaves nothing producing, and it
+// never calls t itself.
+func (f *fault) produce(t *testing.T, b streamtest.Broker) chan error {
+	cl := streamtest.Client(t, b, kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	produced, stopped := make(chan error, 1), make(chan struct{})
+	t.Cleanup(func() { cancel(); <-stopped })
+	go func() {
+		defer close(stopped)
+		var err error
+		for i := 0; i < len(f.recs) && err == nil; i += 250 {
+			err = cl.ProduceSync(ctx, f.recs[i:min(i+250, len(f.recs))]...).FirstErr()
+			if err == nil && !retry.Sleep(ctx, 100*time.Millisecond) {
+				err = ctx.Err()
+			}
+		}
+		produced <- err
+	}()
+	return produced
 }
 
 // waitDecided waits until the members together have decided at least n
@@ -133,7 +155,10 @@ func (f *fault) waitDecided(t *testing.T, n int, ms ...*member) {
 // ids, so same actions and subjects) and every attack is caught.
 func (f *fault) check(t *testing.T, b streamtest.Broker, topic string) {
 	t.Helper()
-	got := streamtest.Consume(t, b, topic, 2*time.Minute, streamtest.HaveAll(f.want))
+	// Past replay's last decision, on until the topic has been quiet for 2
+	// s: a decision that replay does not make may come after all of its.
+	all, quiet := streamtest.HaveAll(f.want), streamtest.Quiet(2*time.Second)
+	got := streamtest.Consume(t, b, topic, 2*time.Minute, func(r []*kgo.Record) bool { return all(r) && quiet(r) })
 	byID, total := streamtest.DecisionIDs(t, got)
 	extra := 0
 	for id := range byID {
