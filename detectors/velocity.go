@@ -3,6 +3,8 @@ package detectors
 import (
 	"fmt"
 	"strings"
+
+	"github.com/riskd/riskd/event"
 )
 
 const (
@@ -24,33 +26,7 @@ func velocity(user *UserState, s *step, f *VelocityFeatures) {
 	st.Txns = insertByTS(st.Txns, TxnEntry{TS: s.ts, Amount: txn.Amount, Currency: txn.Currency, Payee: txn.BeneficiaryID, Device: ev.DeviceID}, txnTS)
 	st.Txns = capOldest(st.Txns, cfg.MaxEntries)
 
-	for i := range st.Txns {
-		t := &st.Txns[i]
-		if t.TS > s.ts || t.TS < s.ts-dayMS {
-			continue
-		}
-		sameCur := t.Currency == txn.Currency
-		f.Count24h++
-		if sameCur {
-			f.Sum24h += t.Amount
-		}
-		if t.TS < s.ts-hourMS {
-			continue
-		}
-		f.Count1h++
-		if sameCur {
-			f.Sum1h += t.Amount
-		}
-		if ev.DeviceID != "" && t.Device == ev.DeviceID {
-			f.DeviceCount1h++
-		}
-		if txn.BeneficiaryID != "" && t.Payee == txn.BeneficiaryID {
-			f.BeneficiaryCount1h++
-		}
-		if t.TS >= s.ts-10*minuteMS {
-			f.Count10m++
-		}
-	}
+	countTxns(st.Txns, s.ts, ev.DeviceID, &txn, f)
 	f.Sum1h, f.Sum24h = round2(f.Sum1h), round2(f.Sum24h)
 
 	f.History = int(st.TxnCount)
@@ -93,5 +69,38 @@ func velocity(user *UserState, s *step, f *VelocityFeatures) {
 	if len(why) > 0 {
 		f.Fired = true
 		f.Summary = "transaction: " + strings.Join(why, "; ")
+	}
+}
+
+// countTxns counts into f the transactions of txns in the windows ending at
+// ts (10 minutes, an hour, a day): all of them, the amounts in txn's
+// currency, and those from device and to txn's payee in the hour.
+func countTxns(txns []TxnEntry, ts int64, device string, txn *event.Txn, f *VelocityFeatures) {
+	for i := range txns {
+		t := &txns[i]
+		if t.TS > ts || t.TS < ts-dayMS {
+			continue
+		}
+		sameCur := t.Currency == txn.Currency
+		f.Count24h++
+		if sameCur {
+			f.Sum24h += t.Amount
+		}
+		if t.TS < ts-hourMS {
+			continue
+		}
+		f.Count1h++
+		if sameCur {
+			f.Sum1h += t.Amount
+		}
+		if device != "" && t.Device == device {
+			f.DeviceCount1h++
+		}
+		if txn.BeneficiaryID != "" && t.Payee == txn.BeneficiaryID {
+			f.BeneficiaryCount1h++
+		}
+		if t.TS >= ts-10*minuteMS {
+			f.Count10m++
+		}
 	}
 }
