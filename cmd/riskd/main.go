@@ -28,7 +28,7 @@ Usage:
   riskd backtest --clickhouse clickhouse://HOST:PORT/DB --rules DIR --from T --to T [--json]
   riskd demo [--rate EVENTS_PER_S]
   riskd rules check [--samples FILE[,FILE...]] [--geoip-city F] [--geoip-asn F] [DIR...]
-  riskd rules test FILE...
+  riskd rules test [--require-coverage] DIR|FILE...
 
 Run 'riskd COMMAND -h' for the flags of a command.
 `
