@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/riskd/riskd/internal/testenv"
 )
 
 // writeFiles writes name → content under a new temporary folder and
@@ -42,6 +44,14 @@ func TestRulesCheck(t *testing.T) {
 		"bad.jsonl": "not an event\n" + `{"event_id":"k2","type":"login","ts":"2026-03-01T10:00:00Z","user_id":"kim","outcome":"success","user_agent":"legacy/v2"}` + "\n",
 	})
 	ok, bad := filepath.Join(samples, "ok.jsonl"), filepath.Join(samples, "bad.jsonl")
+	// A copy of the shipped pack with one condition cut short, as an
+	// analyst's unfinished edit would leave it.
+	broken := testenv.EditedRules(t, func(name, text string) string {
+		if name == "payments.yaml" {
+			return strings.Replace(text, "when: velocity.fired\n", "when: velocity.fired &&\n", 1)
+		}
+		return text
+	}, nil)
 	tests := []struct {
 		name   string
 		args   []string
@@ -65,6 +75,7 @@ func TestRulesCheck(t *testing.T) {
 		{"samples repeated", []string{"--samples", ok, "--samples", bad, legacy}, 1, []string{"(" + bad + ":2)", "1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
 		{"refused sample lines counted", []string{"--samples", bad, "../../rules/pack"}, 0, []string{"1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
 		{"missing samples file", []string{"--samples", "/nonexistent.jsonl"}, 1, []string{"riskd: --samples: open /nonexistent.jsonl"}, nil},
+		{"broken copy of the pack", []string{broken}, 1, []string{filepath.Join(broken, "payments.yaml") + `:3: rule "velocity-step-up": when, line 1 of the condition: `, "FAILED " + broken + ": 1 problem(s)"}, []string{"SUCCESS"}},
 		{"missing folder", []string{"/nonexistent-rules"}, 1, []string{"FAILED /nonexistent-rules: rules: "}, nil},
 	}
 	for _, tt := range tests {
@@ -84,6 +95,52 @@ func TestRulesCheck(t *testing.T) {
 			}
 			if fail {
 				t.Errorf("status %d (want %d), want %q, absent %q\nstdout:\n%s\nstderr:\n%s", status, tt.status, tt.want, tt.absent, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// TestRulesTest runs `riskd rules test` on folders and files of the
+// shipped tests and on failing ones, and checks the exit status and what
+// it prints.
+func TestRulesTest(t *testing.T) {
+	failing := writeFiles(t, map[string]string{"bad.test.yaml": `tests:
+  - name: hooked
+    events: |
+      {"event_id":"h1","type":"login","ts":"2026-03-01T10:00:00Z","user_id":"dave","outcome":"success","app":{"integrity":{"hooked":true}}}
+    expect:
+      - {event_id: h1, subject: "user:dave", action: lockout}
+`})
+	shipped := "../../rules/pack/tests/shipped.test.yaml"
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		want   []string // in stdout, or in stderr when it starts with "riskd:"
+	}{
+		{"the rules folder", []string{"../../rules"}, 0, []string{"SUCCESS ../../rules/pack/tests/logins.test.yaml: ", "COVERED ../../rules/pack: each of 12 rules", "SUMMARY: 6 test files, ", "12 of 12 rules covered"}},
+		{"coverage required and complete", []string{"../../rules/pack", "--require-coverage"}, 0, []string{"12 of 12 rules covered"}},
+		{"one file", []string{shipped}, 0, []string{"SUCCESS " + shipped + ": 3 tests", "UNCOVERED ../../rules/pack: ", "rules/pack/payments.yaml:3: velocity-step-up: no test where it fires, no test where it does not fire"}},
+		{"one file, coverage required", []string{"--require-coverage", shipped}, 1, []string{"UNCOVERED", "riskd: 12 rule(s) not covered (--require-coverage)"}},
+		{"a failed expectation", []string{failing, shipped}, 1, []string{"FAILED " + filepath.Join(failing, "bad.test.yaml") + ": 1 tests, 1 failed expectations",
+			filepath.Join(failing, "bad.test.yaml") + `:6: test "hooked": event h1 on user:dave: got step_up (enforce), want lockout (enforce)`, "SUCCESS " + shipped, "riskd: rule tests failed: 1 of 2"}},
+		{"missing path", []string{"/nonexistent-tests", shipped}, 1, []string{"FAILED /nonexistent-tests: no such file or folder", "SUCCESS " + shipped}},
+		{"no argument", nil, 2, []string{"riskd: rules test needs test files or folders"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			status := run(context.Background(), append([]string{"rules", "test"}, tt.args...), strings.NewReader(""), &stdout, &stderr)
+			fail := status != tt.status
+			for _, w := range tt.want {
+				out := stdout.String()
+				if strings.HasPrefix(w, "riskd:") {
+					out = stderr.String()
+				}
+				fail = fail || !strings.Contains(out, w)
+			}
+			if fail {
+				t.Errorf("status %d (want %d), want %q\nstdout:\n%s\nstderr:\n%s", status, tt.status, tt.want, stdout.String(), stderr.String())
 			}
 		})
 	}
