@@ -23,28 +23,28 @@ type Env struct {
 
 // EventView is the event as rules see it: flat strings and numbers.
 type EventView struct {
-	ID             string  `expr:"id"`
-	Type           string  `expr:"type"`
-	UserID         string  `expr:"user_id"`
-	Outcome        string  `expr:"outcome"`
-	FailureReason  string  `expr:"failure_reason"`
-	IP             string  `expr:"ip"`
-	DeviceID       string  `expr:"device_id"`
-	SessionID      string  `expr:"session_id"`
-	TokenID        string  `expr:"token_id"`
-	RefreshTokenID string  `expr:"refresh_token_id"`
-	FamilyID       string  `expr:"family_id"`
-	UserAgent      string  `expr:"user_agent"`
-	Platform       string  `expr:"platform"`
-	AppVersion     string  `expr:"app_version"`
-	Attestation    string  `expr:"attestation"`
-	Amount         float64 `expr:"amount"`
-	Currency       string  `expr:"currency"`
-	BeneficiaryID  string  `expr:"beneficiary_id"`
-	TxnKind        string  `expr:"txn_kind"`
-	ChangeField    string  `expr:"change_field"`
-	Authenticated  bool    `expr:"authenticated"` // successful login/MFA, or any token or money event
-	Sensitive      bool    `expr:"sensitive"`     // transaction or account change
+	ID             string  `expr:"id"`               // event_id, the producer's unique id
+	Type           string  `expr:"type"`             // login, mfa, token_issue, token_use, token_refresh, transaction, account_change or logout
+	UserID         string  `expr:"user_id"`          // the account; for a failed login on an unknown account, the submitted username
+	Outcome        string  `expr:"outcome"`          // success or failure for login and mfa, empty otherwise
+	FailureReason  string  `expr:"failure_reason"`   // e.g. bad_password, unknown_user, bad_otp
+	IP             string  `expr:"ip"`               // client address as the edge saw it, empty when absent
+	DeviceID       string  `expr:"device_id"`        // stable app-install or device identifier
+	SessionID      string  `expr:"session_id"`       // the producer's session id
+	TokenID        string  `expr:"token_id"`         // access token id (its jti or a hash), for token_issue, token_use and logout
+	RefreshTokenID string  `expr:"refresh_token_id"` // the refresh token presented, on token_refresh
+	FamilyID       string  `expr:"family_id"`        // its rotation family, on token_refresh
+	UserAgent      string  `expr:"user_agent"`       // the client's user agent
+	Platform       string  `expr:"platform"`         // app platform, e.g. android or ios
+	AppVersion     string  `expr:"app_version"`      // app version
+	Attestation    string  `expr:"attestation"`      // platform attestation as the app reports it: pass, fail or unavailable
+	Amount         float64 `expr:"amount"`           // transaction amount, in currency; 0 for other events
+	Currency       string  `expr:"currency"`         // ISO 4217 code of the transaction
+	BeneficiaryID  string  `expr:"beneficiary_id"`   // who receives the money
+	TxnKind        string  `expr:"txn_kind"`         // the producer's kind of transaction, e.g. card or transfer
+	ChangeField    string  `expr:"change_field"`     // what an account_change changed: email, phone, password, mfa or payee
+	Authenticated  bool    `expr:"authenticated"`    // successful login/MFA, or any token or money event
+	Sensitive      bool    `expr:"sensitive"`        // transaction or account change
 }
 
 // NewEnv builds the environment of ev and f; it keeps pointers into f.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
@@ -29,6 +30,7 @@ Usage:
   riskd demo [--rate EVENTS_PER_S]
   riskd rules check [--samples FILE[,FILE...]] [--geoip-city F] [--geoip-asn F] [DIR...]
   riskd rules test [--require-coverage] DIR|FILE...
+  riskd rules docs
 
 Run 'riskd COMMAND -h' for the flags of a command.
 `
@@ -69,8 +71,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			err = rulesCheckCmd(args[2:], stdout, stderr)
 		case "test":
 			err = rulesTestCmd(args[2:], stdout, stderr)
+		case "docs":
+			err = rulesDocsCmd(args[2:], stdout, stderr)
 		default:
-			err = usageError(fmt.Sprintf("unknown rules command %q: want check or test", args[1]))
+			err = usageError(fmt.Sprintf("unknown rules command %q: want check, test or docs", args[1]))
 		}
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
@@ -93,15 +97,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
+// onHangup is what SIGHUP does: `riskd run` sets it to reload its rules.
+var onHangup atomic.Pointer[func()]
+
 // ignoreHangup keeps SIGHUP from killing riskd undrained (its default
-// action): operators send it to reload, as to Prometheus. Rules do not
-// reload yet, so it says so instead.
+// action): operators send it to reload, as to Prometheus. Commands that
+// reload nothing say so instead.
 func ignoreHangup(log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			log.Warn().Msg("SIGHUP received: rule reload is not supported yet; restart riskd to load changed rules (nothing was stopped)")
+			if f := onHangup.Load(); f != nil {
+				(*f)()
+				continue
+			}
+			log.Warn().Msg("SIGHUP received: only riskd run reloads (its --rules); nothing was stopped")
 		}
 	}()
 }

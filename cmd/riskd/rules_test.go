@@ -145,3 +145,27 @@ func TestRulesTest(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesDocs checks that `riskd rules docs` prints the table generated
+// from the rules' environment, and refuses arguments.
+func TestRulesDocs(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		want   string
+	}{
+		{"table", nil, 0, "| `velocity.count_10m` | int | user | this user's transactions, this one included |\n"},
+		{"ip stage", nil, 0, "| `ip.failed_users` | int | ip | distinct users with a failure |\n"},
+		{"argument", []string{"extra"}, 2, "riskd: rules docs takes no arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			status := run(context.Background(), append([]string{"rules", "docs"}, tt.args...), strings.NewReader(""), &stdout, &stderr)
+			if status != tt.status || !strings.Contains(stdout.String()+stderr.String(), tt.want) {
+				t.Errorf("status %d (want %d), want %q\nstdout:\n%s\nstderr:\n%s", status, tt.status, tt.want, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
