@@ -97,7 +97,7 @@ func LoadFS(fsys fs.FS, dir, display string) (*Set, error) {
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		return nil, fmt.Errorf("rules: no .yaml files in %s", display)
+		return nil, fmt.Errorf("rules: no .yaml files in %s%s", display, subfolderHint(fsys, dir, display, entries))
 	}
 	paths := make([]string, len(names))
 	sources := make(map[string][]byte, len(names))
@@ -110,6 +110,28 @@ func LoadFS(fsys fs.FS, dir, display string) (*Set, error) {
 		sources[paths[i]] = b
 	}
 	return Parse(paths, sources)
+}
+
+// subfolderHint names the subfolders of dir (among entries) that hold
+// rule files, for the error of a folder that holds none itself: Load does
+// not recurse, and `riskd rules check rules` means the pack in rules/pack.
+func subfolderHint(fsys fs.FS, dir, display string, entries []fs.DirEntry) string {
+	var subs []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		inner, _ := fs.ReadDir(fsys, path.Join(dir, e.Name()))
+		if slices.ContainsFunc(inner, func(f fs.DirEntry) bool {
+			return !f.IsDir() && (strings.HasSuffix(f.Name(), ".yaml") || strings.HasSuffix(f.Name(), ".yml"))
+		}) {
+			subs = append(subs, filepath.Join(display, e.Name()))
+		}
+	}
+	if len(subs) == 0 {
+		return "; pass a folder of rule files"
+	}
+	return "; rule folders do not nest: pass " + strings.Join(subs, " or ")
 }
 
 // Parse builds a Set from file contents (paths gives the order and the names

@@ -76,6 +76,7 @@ func TestRulesCheck(t *testing.T) {
 		{"refused sample lines counted", []string{"--samples", bad, "../../rules/pack"}, 0, []string{"1 sample lines refused and skipped, e.g. " + bad + ":1: "}, nil},
 		{"missing samples file", []string{"--samples", "/nonexistent.jsonl"}, 1, []string{"riskd: --samples: open /nonexistent.jsonl"}, nil},
 		{"broken copy of the pack", []string{broken}, 1, []string{filepath.Join(broken, "payments.yaml") + `:3: rule "velocity-step-up": when, line 1 of the condition: `, "FAILED " + broken + ": 1 problem(s)"}, []string{"SUCCESS"}},
+		{"parent of the pack", []string{"../../rules"}, 1, []string{"FAILED ../../rules: rules: no .yaml files in ../../rules; rule folders do not nest: pass ../../rules/pack"}, nil},
 		{"missing folder", []string{"/nonexistent-rules"}, 1, []string{"FAILED /nonexistent-rules: rules: "}, nil},
 	}
 	for _, tt := range tests {
