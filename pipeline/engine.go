@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/riskd/riskd/detectors"
@@ -159,6 +160,16 @@ func (e *Engine) Features() *detectors.Features { return &e.feats }
 
 // Rules returns the rule set in use.
 func (e *Engine) Rules() *rules.Set { return e.set }
+
+// SetRules makes set the rules of the next events, keeping the detector
+// state: a hot reload. The detectors go on with the settings they were
+// made with, so set's detector settings must equal them (see
+// SameDetectors); the caller checks.
+func (e *Engine) SetRules(set *rules.Set) { e.set = set }
+
+// SameDetectors reports whether a and b have the same detector settings,
+// which a hot reload cannot change: they size and shape the state.
+func SameDetectors(a, b *rules.Set) bool { return reflect.DeepEqual(a.Detectors, b.Detectors) }
 
 // StateStats reports the keys held and dropped by each stage.
 type StateStats struct {

@@ -28,6 +28,9 @@ func (w *worker) handle(in item) {
 	it := &w.cur
 	c := w.cfg
 	b := w.batch
+	if b.events == 0 {
+		w.takeRules() // a batch's events are decided by one set of rules
+	}
 	b.events++
 	si := w.sourceIndex(&it.msg)
 	b.next[si] = it.msg.Offset + 1
@@ -114,7 +117,7 @@ func (w *worker) features(stage uint8, raw []byte, it *item) {
 	if c.FeaturesTopic == "" {
 		return
 	}
-	v := record.AppendFeature(nil, &record.Feature{Stage: stage, RulesVersion: c.Rules.Version, Event: it.ev, Raw: raw, Features: *w.engine.Features()})
+	v := record.AppendFeature(nil, &record.Feature{Stage: stage, RulesVersion: w.engine.Rules().Version, Event: it.ev, Raw: raw, Features: *w.engine.Features()})
 	w.emit(kafka.Message{Topic: c.FeaturesTopic, Key: []byte(it.ev.UserID), Value: v}, it, "feature record", "")
 }
 

@@ -45,6 +45,9 @@ type Metrics struct {
 	RestoredKeys    *prometheus.CounterVec
 	UnreadableState *prometheus.CounterVec
 	RestoreSeconds  *prometheus.HistogramVec
+	// Hot reloads of the rules (see Member.SetRules and ReloadDone).
+	ReloadSuccess prometheus.Gauge
+	ReloadTime    prometheus.Gauge
 }
 
 // latencyBuckets go from a millisecond to a day: the event-time latency of
@@ -122,12 +125,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.addOutputs()
 	m.addRestore()
+	m.addReload()
 	if reg != nil {
 		reg.MustRegister(m.Events, m.Rejected, m.Duplicates, m.Signals, m.RuleHits, m.Decisions,
 			m.EventLatency, m.IngestLatency, m.Lag, m.StateKeys, m.Evictions, m.Expirations,
 			m.Batches, m.WriteErrors, m.Commits, m.CommitErrors, m.Generations, m.Partitions,
 			m.Ready, m.RulesInfo, m.Outputs, m.BatchSize, m.Processing, m.HoldTimeouts,
-			m.Stalled, m.HoldOverflows, m.RuleErrors, m.RestoredKeys, m.UnreadableState, m.RestoreSeconds)
+			m.Stalled, m.HoldOverflows, m.RuleErrors, m.RestoredKeys, m.UnreadableState, m.RestoreSeconds,
+			m.ReloadSuccess, m.ReloadTime)
 	}
 	return m
 }

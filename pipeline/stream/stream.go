@@ -32,6 +32,7 @@ import (
 // decision ids.
 type Member struct {
 	cfg      Config
+	rules    atomic.Pointer[rules.Set] // in force (see SetRules)
 	ready    atomic.Bool
 	assigned atomic.Int32
 	// isolated writes the messages a shared batch was refused for, one per
@@ -66,6 +67,7 @@ func New(c Config) (*Member, error) {
 		return nil, err
 	}
 	c.Metrics.RulesInfo.WithLabelValues(c.Rules.Version).Set(1)
+	c.Metrics.ReloadDone(true)
 	// Heartbeats to the repartition topic and changelog messages name
 	// their partition.
 	next := c.Writer.Balancer
@@ -84,6 +86,7 @@ func New(c Config) (*Member, error) {
 		c.Writer.BatchBytes = int64(c.MaxMessageBytes)
 	}
 	s := &Member{cfg: c, users: map[int]*partState{}, ips: map[int]*partState{}}
+	s.rules.Store(c.Rules)
 	s.isolated = isolatedWriter(c.Writer)
 	s.ruleErrs = newRuleErrors(c.Metrics, c.Log)
 	return s, nil
@@ -221,7 +224,7 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 		states := s.states(stage)
 		ps := states[p]
 		if ps == nil {
-			ps = &partState{engine: pipeline.NewEngine(c.Rules, pipeline.WithGeoCache(c.GeoIP, c.GeoCacheSize), pipeline.WithEmitAll(c.EmitAll), pipeline.WithRuleErrors(s.ruleErrs.report))}
+			ps = &partState{engine: pipeline.NewEngine(s.rules.Load(), pipeline.WithGeoCache(c.GeoIP, c.GeoCacheSize), pipeline.WithEmitAll(c.EmitAll), pipeline.WithRuleErrors(s.ruleErrs.report))}
 			if c.changelog(stage) != "" {
 				ps.engine.TrackChanges(stage)
 			}
@@ -229,7 +232,7 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 		}
 		// prev starts at the engine's totals: a state kept from the last
 		// generation has counted its evictions and expirations already.
-		w := &worker{cfg: c, stage: stage, stageID: stageName(stage), partition: p, engine: ps.engine, state: ps, sources: srcs, acks: g.acks, progress: g.progress,
+		w := &worker{cfg: c, rules: &s.rules, stage: stage, stageID: stageName(stage), partition: p, engine: ps.engine, state: ps, sources: srcs, acks: g.acks, progress: g.progress,
 			isolated: s.isolated, inputs: s.inputs, ipPartitions: s.ipPartitions, prev: ps.engine.Stats()}
 		g.wg.Add(1)
 		g.workers = append(g.workers, w)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,7 @@ type item struct {
 // unless said otherwise.
 type worker struct {
 	cfg       *Config
+	rules     *atomic.Pointer[rules.Set] // the member's rules in force (see takeRules)
 	stage     rules.Stage
 	partition int
 	engine    *pipeline.Engine
