@@ -212,21 +212,41 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	closeOps, err := f.startOps(ctx, stream, reg, cfg.Metrics, log)
+	if err != nil {
+		return err
+	}
+	defer closeOps()
+	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Strs("topics", cfg.Topics).
+		Str("rules_version", cfg.Rules.Version).Int("rules", len(cfg.Rules.Rules)).Msg("starting")
+
+	return runUntilStopped(ctx, stream, cfg.DrainTimeout, log)
+}
+
+// startOps serves /metrics, /healthz, /readyz and /-/reload (and
+// /debug/pprof/ with --pprof) on --metrics-addr, unless it is empty, and
+// reloads --rules into member when the folder changes, on SIGHUP and on
+// POST /-/reload, until ctx ends. The returned function stops the server.
+func (f *runFlags) startOps(ctx context.Context, member *stream.Member, reg *prometheus.Registry, m *stream.Metrics, log zerolog.Logger) (func(), error) {
+	var srv *http.Server
 	if f.metricsAddr != "" {
-		srv, err := serveOpsCheck(f.metricsAddr, reg, streamReadiness(stream))
-		if err != nil {
-			return err
+		var err error
+		if srv, err = serveOpsCheck(f.metricsAddr, reg, streamReadiness(member)); err != nil {
+			return nil, err
 		}
-		defer srv.Close()
 		if f.pprof {
 			mountPprof(srv)
 		}
 		log.Info().Str("addr", "http://"+srv.Addr).Msg("serving /metrics, /healthz and /readyz")
 	}
-	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Strs("topics", cfg.Topics).
-		Str("rules_version", cfg.Rules.Version).Int("rules", len(cfg.Rules.Rules)).Msg("starting")
-
-	return runUntilStopped(ctx, stream, cfg.DrainTimeout, log)
+	if f.rulesDir != "" {
+		startReloads(ctx, f.rulesDir, member, m, srv, log)
+	}
+	return func() {
+		if srv != nil {
+			srv.Close()
+		}
+	}, nil
 }
 
 // runUntilStopped runs m until it ends or ctx is cancelled, then waits for
