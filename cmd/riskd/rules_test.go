@@ -81,23 +81,31 @@ func TestRulesCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			status := run(context.Background(), append([]string{"rules", "check"}, tt.args...), strings.NewReader(""), &stdout, &stderr)
-			fail := status != tt.status
-			for _, w := range tt.want {
-				out := stdout.String()
-				if strings.HasPrefix(w, "riskd:") {
-					out = stderr.String()
-				}
-				fail = fail || !strings.Contains(out, w)
-			}
-			for _, a := range tt.absent {
-				fail = fail || strings.Contains(stdout.String(), a)
-			}
-			if fail {
-				t.Errorf("status %d (want %d), want %q, absent %q\nstdout:\n%s\nstderr:\n%s", status, tt.status, tt.want, tt.absent, stdout.String(), stderr.String())
-			}
+			checkRun(t, append([]string{"rules", "check"}, tt.args...), tt.status, tt.want, tt.absent)
 		})
+	}
+}
+
+// checkRun runs riskd with args and fails t unless it exits with status,
+// prints every one of want (in stdout, or in stderr when it starts with
+// "riskd:") and none of absent in stdout.
+func checkRun(t *testing.T, args []string, status int, want, absent []string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	got := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	fail := got != status
+	for _, w := range want {
+		out := stdout.String()
+		if strings.HasPrefix(w, "riskd:") {
+			out = stderr.String()
+		}
+		fail = fail || !strings.Contains(out, w)
+	}
+	for _, a := range absent {
+		fail = fail || strings.Contains(stdout.String(), a)
+	}
+	if fail {
+		t.Errorf("status %d (want %d), want %q, absent %q\nstdout:\n%s\nstderr:\n%s", got, status, want, absent, stdout.String(), stderr.String())
 	}
 }
 
@@ -130,19 +138,7 @@ func TestRulesTest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			status := run(context.Background(), append([]string{"rules", "test"}, tt.args...), strings.NewReader(""), &stdout, &stderr)
-			fail := status != tt.status
-			for _, w := range tt.want {
-				out := stdout.String()
-				if strings.HasPrefix(w, "riskd:") {
-					out = stderr.String()
-				}
-				fail = fail || !strings.Contains(out, w)
-			}
-			if fail {
-				t.Errorf("status %d (want %d), want %q\nstdout:\n%s\nstderr:\n%s", status, tt.status, tt.want, stdout.String(), stderr.String())
-			}
+			checkRun(t, append([]string{"rules", "test"}, tt.args...), tt.status, tt.want, nil)
 		})
 	}
 }
