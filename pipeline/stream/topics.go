@@ -54,20 +54,61 @@ func (s *Member) prepareTopics(ctx context.Context) error {
 	// The changelogs are partitioned like the stage's input and compacted:
 	// only each key's latest state is kept.
 	compact := kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}
-	for _, cl := range []struct {
-		topic, of  string
-		partitions int
-	}{{c.UserStateTopic, "input topics", partitions}, {c.IPStateTopic, "repartition topic", s.ipPartitions}} {
-		n, ok := meta[cl.topic]
-		switch {
-		case cl.topic == "":
-		case !ok:
-			newTopic(cl.topic, cl.partitions, compact)
-		case n != cl.partitions:
-			return fmt.Errorf("changelog topic %s has %d partitions and the %s %d: partition p of a changelog holds the state of partition p, so the counts must match; delete the changelog (the state starts empty) or name another with --user-state-topic or --ip-state-topic", cl.topic, n, cl.of, cl.partitions)
+	changelogs := s.changelogCounts(partitions)
+	for topic := range changelogs {
+		if _, ok := meta[topic]; !ok {
+			newTopic(topic, changelogs[topic].partitions, compact)
 		}
 	}
-	return s.createTopics(ctx, client, create)
+	if err := checkChangelogs(meta, changelogs); err != nil {
+		return err
+	}
+	if err := s.createTopics(ctx, client, create); err != nil {
+		return err
+	}
+	// Again now that they exist: one that another member (or a person)
+	// created a moment ago may not have been in the metadata before.
+	names := make([]string, 0, len(changelogs))
+	for topic := range changelogs {
+		names = append(names, topic)
+	}
+	meta, err = kafkameta.Partitions(ctx, client, names)
+	if err != nil {
+		return err
+	}
+	return checkChangelogs(meta, changelogs)
+}
+
+// changelogCount is the partition count a changelog topic must have, and
+// what sets it.
+type changelogCount struct {
+	partitions int
+	of         string
+}
+
+// changelogCounts returns the changelog topics in use with the partition
+// counts they must have: the input topics' (user stage) and the
+// repartition topic's (address stage).
+func (s *Member) changelogCounts(inputs int) map[string]changelogCount {
+	out := map[string]changelogCount{}
+	if t := s.cfg.UserStateTopic; t != "" {
+		out[t] = changelogCount{inputs, "input topics"}
+	}
+	if t := s.cfg.IPStateTopic; t != "" {
+		out[t] = changelogCount{s.ipPartitions, "repartition topic"}
+	}
+	return out
+}
+
+// checkChangelogs refuses a changelog of meta whose partition count is not
+// its stage's: partition p of a changelog holds the state of partition p.
+func checkChangelogs(meta map[string]int, want map[string]changelogCount) error {
+	for topic, w := range want {
+		if n, ok := meta[topic]; ok && n != w.partitions {
+			return fmt.Errorf("changelog topic %s has %d partitions and the %s %d: partition p of a changelog holds the state of partition p, so the counts must match; delete the changelog (the state starts empty) or name another with --user-state-topic or --ip-state-topic", topic, n, w.of, w.partitions)
+		}
+	}
+	return nil
 }
 
 // topicMetadata returns the partition counts of the topics the member
