@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -225,23 +226,31 @@ func (w *worker) applyAcked(b *batch) {
 // each message is the key's whole state, and the changelog then reads as
 // it will once compacted. A state message the broker refuses is dropped
 // like a heartbeat (logged): the key's next change writes it again.
+//
+// The applied offsets go in a second write, once every state message is
+// acknowledged: kafka-go sends a partition's messages in requests of 100
+// and goes on after one that failed, so in one write an applied offset
+// could be stored while a state before it was not, and a restore would
+// skip events whose state it lacks.
 func (w *worker) writeState(ctx context.Context, l *lane, group []*batch) bool {
-	st := &batch{}
-	if len(group) == 1 {
-		for _, m := range group[0].state {
-			st.add(m, -1)
-		}
-	} else {
-		st.msgs = lastPerKey(group)
-		st.from = make([]int32, len(st.msgs))
-		for i := range st.from {
-			st.from[i] = -1
+	msgs := group[0].state
+	if len(group) > 1 {
+		msgs = lastPerKey(group)
+	}
+	states, applied := &batch{}, &batch{}
+	for _, m := range msgs {
+		if bytes.HasPrefix(m.Key, []byte(appliedPrefix)) {
+			applied.add(m, -1)
+		} else {
+			states.add(m, -1)
 		}
 	}
-	if len(st.msgs) == 0 {
-		return true
+	for _, b := range []*batch{states, applied} {
+		if len(b.msgs) > 0 && !w.writeGroup(ctx, l, []*batch{b}) {
+			return false
+		}
 	}
-	return w.writeGroup(ctx, l, []*batch{st})
+	return true
 }
 
 // lastPerKey returns the state messages of group in order, each key's
