@@ -61,6 +61,7 @@ func (w *worker) writeOutputs(ctx context.Context, batches <-chan *batch, states
 		if !ok {
 			return false
 		}
+		w.outputsWritten(group)
 		select {
 		case states <- group:
 		case <-ctx.Done():

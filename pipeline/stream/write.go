@@ -258,27 +258,36 @@ func (w *worker) describe(m *kafka.Message) string {
 	return "output"
 }
 
-// acked releases the offsets of a written group and observes its
-// latencies.
+// acked releases the offsets of a group whose outputs and state are
+// written. It runs on the state stage's goroutine.
 func (w *worker) acked(group []*batch) {
-	c := w.cfg
-	acked := time.Now()
 	for _, g := range group {
-		if len(g.msgs) > 0 {
-			c.Metrics.Batches.Inc()
-		}
 		w.applyAcked(g)
 		for i, next := range g.next {
 			if next >= 0 {
 				w.acks.set(w.sources[i].topic, w.sources[i].partition, next)
 			}
 		}
+	}
+}
+
+// outputsWritten observes the batches and latencies of a group whose
+// outputs the broker has just acknowledged: a decision's latency ends
+// there, not when the state behind it is written. It runs on the outputs
+// stage's goroutine.
+func (w *worker) outputsWritten(group []*batch) {
+	c := w.cfg
+	now := time.Now()
+	for _, g := range group {
+		if len(g.msgs) > 0 {
+			c.Metrics.Batches.Inc()
+		}
 		if g.events > 0 {
 			c.Metrics.BatchSize.Observe(float64(g.events))
 		}
 		for i := 0; i+1 < len(g.times); i += 2 {
-			c.Metrics.EventLatency.Observe(acked.Sub(time.UnixMilli(g.times[i])).Seconds())
-			c.Metrics.IngestLatency.Observe(acked.Sub(time.UnixMilli(g.times[i+1])).Seconds())
+			c.Metrics.EventLatency.Observe(now.Sub(time.UnixMilli(g.times[i])).Seconds())
+			c.Metrics.IngestLatency.Observe(now.Sub(time.UnixMilli(g.times[i+1])).Seconds())
 		}
 	}
 }
