@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -62,8 +61,10 @@ func (r *reloader) reload(why string) error {
 	return nil
 }
 
-// watch reloads when a rule file in the folder changes, after the folder
-// has been quiet for reloadSettle, until ctx ends.
+// watch reloads when anything in the folder changes, after the folder has
+// been quiet for reloadSettle, until ctx ends. The folder itself must stay:
+// one replaced by another (mv new rules) is no longer watched, and SIGHUP or
+// POST /-/reload then reloads it.
 func (r *reloader) watch(ctx context.Context) {
 	w, err := fsnotify.NewWatcher()
 	if err == nil {
@@ -80,18 +81,20 @@ func (r *reloader) watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-w.Events:
+		case _, ok := <-w.Events:
 			if !ok {
 				return
 			}
-			if ext := filepath.Ext(ev.Name); ext == ".yaml" || ext == ".yml" {
-				timer.Reset(reloadSettle)
-			}
+			// Any change: a Kubernetes ConfigMap swaps a ..data symlink,
+			// and editors write temporary files; a reload of an unchanged
+			// folder changes nothing (and says so).
+			timer.Reset(reloadSettle)
 		case err, ok := <-w.Errors:
 			if !ok {
 				return
 			}
-			r.log.Warn().Err(err).Msg("watching the rules folder")
+			r.log.Warn().Err(err).Msg("watching the rules folder; reloading it in case a change was missed")
+			timer.Reset(reloadSettle)
 		case <-timer.C:
 			_ = r.reload("file change")
 		}
@@ -118,7 +121,7 @@ func startReloads(ctx context.Context, dir string, member *stream.Member, m *str
 	r := &reloader{dir: dir, member: member, m: m, log: log}
 	hup := func() { _ = r.reload("SIGHUP") }
 	onHangup.Store(&hup)
-	context.AfterFunc(ctx, func() { onHangup.Store(nil) })
+	context.AfterFunc(ctx, func() { onHangup.CompareAndSwap(&hup, nil) })
 	if srv != nil {
 		if mux, ok := srv.Handler.(*http.ServeMux); ok {
 			mux.HandleFunc("/-/reload", r.serve)

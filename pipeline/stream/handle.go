@@ -28,8 +28,10 @@ func (w *worker) handle(in item) {
 	it := &w.cur
 	c := w.cfg
 	b := w.batch
-	if b.events == 0 {
-		w.takeRules() // a batch's events are decided by one set of rules
+	if len(b.times) == 0 {
+		// The batch's first event (a heartbeat counts in events, not
+		// here): a batch's events are decided by one set of rules.
+		w.takeRules()
 	}
 	b.events++
 	si := w.sourceIndex(&it.msg)

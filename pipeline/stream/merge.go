@@ -46,8 +46,12 @@ func (w *worker) next(ctx context.Context, until time.Time) (it item, got, ok bo
 			if until.IsZero() || !time.Now().Before(until) {
 				return w.pop(), true, true
 			}
+			// Set again on each round: a new head may have a deadline
+			// of its own (with three or more topics).
 			if graceTimer == nil {
 				graceTimer = time.NewTimer(time.Until(until))
+			} else {
+				graceTimer.Reset(time.Until(until))
 			}
 			grace = graceTimer.C
 		}
@@ -64,7 +68,8 @@ func (w *worker) next(ctx context.Context, until time.Time) (it item, got, ok bo
 		case <-deadline:
 			return item{}, false, true
 		case <-grace:
-			return w.pop(), true, true
+			// Round again: the grace is over for this head, or another
+			// head has come meanwhile.
 		case <-w.wake:
 		case <-expired:
 			for _, s := range w.sources {
@@ -94,7 +99,13 @@ func (w *worker) graceUntil() time.Time {
 	var first *item
 	firstSrc := -1
 	for i, s := range w.sources {
-		if s.head != nil && (first == nil || s.head.ev.TS.Before(first.ev.TS)) {
+		if s.head == nil {
+			continue
+		}
+		if s.head.err != nil || w.farAhead(s.head) {
+			return time.Time{} // pop takes it first, at once
+		}
+		if first == nil || s.head.ev.TS.Before(first.ev.TS) {
 			first, firstSrc = s.head, i
 		}
 	}

@@ -34,6 +34,8 @@ func (s *Member) Rules() *rules.Set { return s.rules.Load() }
 // them). A set whose detector settings differ is refused with
 // ErrDetectorsChanged. It is safe for concurrent use.
 func (s *Member) SetRules(set *rules.Set) error {
+	s.setRules.Lock()
+	defer s.setRules.Unlock()
 	if !pipeline.SameDetectors(set, s.rules.Load()) {
 		return ErrDetectorsChanged
 	}

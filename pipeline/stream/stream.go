@@ -33,6 +33,7 @@ import (
 type Member struct {
 	cfg      Config
 	rules    atomic.Pointer[rules.Set] // in force (see SetRules)
+	setRules sync.Mutex                // one SetRules at a time
 	ready    atomic.Bool
 	assigned atomic.Int32
 	// isolated writes the messages a shared batch was refused for, one per
