@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/segmentio/kafka-go"
 
@@ -33,6 +34,17 @@ type inserts struct {
 	mu    sync.Mutex
 	stuck *chunk // a chunk whose write failed, to go first; nil when none
 	err   error  // why it failed
+
+	// inFlight counts the messages handed over and not yet written; with
+	// the loop's count of those read and not handed over it makes
+	// riskd_sink_pending_rows, set by whichever goroutine changes one.
+	inFlight atomic.Int64
+}
+
+// showPending sets riskd_sink_pending_rows: messages read and not yet
+// inserted, whether still being read (reading) or handed over.
+func (in *inserts) showPending(m *Metrics, reading *atomic.Int64) {
+	m.Pending.Set(float64(reading.Load() + in.inFlight.Load()))
 }
 
 // startInserts starts the inserts' goroutine; finish ends it.
@@ -53,6 +65,9 @@ func (s *sinker) startInserts() {
 			in.stuck, in.err = nil, err
 			if err != nil {
 				in.stuck = &ch
+			} else {
+				in.inFlight.Add(-int64(len(ch.pending)))
+				in.showPending(s.c.Metrics, &s.reading)
 			}
 			in.mu.Unlock()
 		}

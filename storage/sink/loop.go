@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -39,6 +40,7 @@ type sinker struct {
 	consumed   map[kafkameta.TopicPartition]int64 // offset after the last message read
 	fetchRetry *backoff.ExponentialBackOff
 	ins        *inserts
+	reading    atomic.Int64 // len(pending), for riskd_sink_pending_rows
 }
 
 // loop reads, inserts and commits until ctx ends, then drains: it reads
@@ -130,7 +132,8 @@ func (s *sinker) take(m *kafka.Message) {
 			s.rows[t] = append(s.rows[t], row)
 		}
 	}
-	s.c.Metrics.Pending.Set(float64(len(s.pending)))
+	s.reading.Store(int64(len(s.pending)))
+	s.ins.showPending(s.c.Metrics, &s.reading)
 }
 
 // reject counts and logs m, which t cannot make into a row because of err,
@@ -167,9 +170,11 @@ func (s *sinker) flush(ctx context.Context) error {
 		return nil
 	}
 	// With nothing pending, a chunk that failed is still handed its retry.
+	s.ins.inFlight.Add(int64(len(s.pending)))
 	err := s.ins.hand(chunk{ctx: ctx, rows: s.rows, pending: s.pending, dead: s.dead})
 	s.rows, s.pending, s.dead = map[*storage.Table][][]any{}, nil, nil
-	s.c.Metrics.Pending.Set(0)
+	s.reading.Store(0)
+	s.ins.showPending(s.c.Metrics, &s.reading)
 	return err
 }
 
@@ -215,7 +220,13 @@ func (s *sinker) last() error {
 		defer cancel()
 	}
 	err := s.flush(ctx)
-	if ferr := s.ins.finish(); err == nil {
+	if ferr := s.ins.finish(); ferr != nil {
+		// A chunk cut off by the inserts' context before anything was
+		// left to hand over: once more with the last insert's.
+		if st := s.ins.stuck; st != nil {
+			st.ctx = ctx
+			ferr = s.write(*st)
+		}
 		err = ferr
 	}
 	if err != nil {
