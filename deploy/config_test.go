@@ -181,7 +181,9 @@ func TestSampleConfigLoads(t *testing.T) {
 		},
 		{
 			name: "bad duration",
-			edit: func(s string) string { return strings.Replace(s, "\nflush-interval: 20ms\n", "\nflush-interval: soon\n", 1) },
+			edit: func(s string) string {
+				return strings.Replace(s, "\nflush-interval: 20ms\n", "\nflush-interval: soon\n", 1)
+			},
 			want: func(path string, _ int) string {
 				return fmt.Sprintf("%s:%d: flush-interval:", path, lineOf(t, sample, "flush-interval:"))
 			},
