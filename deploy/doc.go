@@ -1,7 +1,9 @@
 // Package deploy holds no code: it is the home of riskd's deployment files
-// (deploy/grafana/riskd.json, the Grafana dashboard, and
+// (deploy/grafana/riskd.json, the Grafana dashboard;
 // deploy/prometheus/riskd-alerts.yml, the alert rules with their promtool
-// unit tests) and of the tests that check them against the metrics riskd
-// exports, so that a renamed metric breaks `make test`, not a dashboard in
-// production.
+// unit tests; deploy/Dockerfile, deploy/compose.yaml and its Prometheus and
+// Grafana files, the image and a local stack; deploy/riskd.yaml, a sample
+// config) and of the tests that check them against the metrics and flags
+// riskd has, so that a renamed metric or a new flag breaks `make test`, not
+// a dashboard or a deployment in production.
 package deploy
