@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskd/riskd/internal/streamtest"
-	"github.com/riskd/riskd/internal/testenv"
 )
 
 // latencyWindow is how long BenchmarkLatencyVsHop produces at each rate.
@@ -113,16 +109,11 @@ func hopLatency(b *testing.B, br streamtest.Broker, n []string, rate int, lines 
 // at rate, and returns each line's produce-to-first-decision time.
 func riskdLatency(b *testing.B, br streamtest.Broker, bin string, n []string, rate int, lines [][]byte) []time.Duration {
 	addr := freeAddr(b)
-	cmd := exec.Command(bin, "run", "--brokers", strings.Join(br.Addrs, ","), "--group", "riskd-"+n[0],
-		"--topics", n[0]+","+n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--features-topic", n[4],
-		"--rules", testenv.Rules, "--geoip-city", testenv.City, "--geoip-asn", testenv.ASN, "--emit", "all",
-		"--metrics-addr", addr, "--log-level", "warn", "--log-format", "json")
-	cmd.Args = append(cmd.Args, strings.Fields(os.Getenv("RISKD_BENCH_ARGS"))...)
-	cmd.Stderr = os.Stderr
+	cmd := riskdCommand(bin, br.Addrs, "riskd-"+n[0], n, addr, "--emit", "all")
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	defer stopRiskd(cmd)
 	for deadline := time.Now().Add(time.Minute); !ready(addr); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			b.Fatal("riskd not ready after a minute")

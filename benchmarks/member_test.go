@@ -133,16 +133,12 @@ func procCPU(pid int) time.Duration {
 func riskdMember(b *testing.B, bin string, brokers []string, group string, topics []string, n int) (wall, cpu time.Duration) {
 	b.Helper()
 	addr := freeAddr(b)
-	cmd := exec.Command(bin, "run", "--brokers", strings.Join(brokers, ","), "--group", group,
-		"--topics", topics[0]+","+topics[1], "--decisions-topic", topics[2], "--dlq-topic", topics[3],
-		"--features-topic", topics[4], "--rules", testenv.Rules, "--geoip-city", testenv.City,
-		"--geoip-asn", testenv.ASN, "--metrics-addr", addr, "--log-level", "warn", "--log-format", "json")
-	cmd.Args = append(cmd.Args, strings.Fields(os.Getenv("RISKD_BENCH_ARGS"))...)
-	cmd.Stderr = os.Stderr
 	profile, trace, allocs := os.Getenv("RISKD_BENCH_CPUPROFILE"), os.Getenv("RISKD_BENCH_TRACE"), os.Getenv("RISKD_BENCH_ALLOCPROFILE")
+	var extra []string
 	if profile != "" || trace != "" || allocs != "" {
-		cmd.Args = append(cmd.Args, "--pprof")
+		extra = append(extra, "--pprof")
 	}
+	cmd := riskdCommand(bin, brokers, group, topics, addr, extra...)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -153,10 +149,7 @@ func riskdMember(b *testing.B, bin string, brokers []string, group string, topic
 	if trace != "" {
 		go saveProfile(addr, "trace", trace)
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	defer stopRiskd(cmd)
 	deadline := start.Add(5 * time.Minute)
 	first := time.Duration(0)
 	for time.Now().Before(deadline) {
@@ -178,6 +171,27 @@ func riskdMember(b *testing.B, bin string, brokers []string, group string, topic
 	}
 	b.Fatalf("riskd did not consume %d events in 5 minutes", n)
 	return 0, 0
+}
+
+// riskdCommand returns `riskd run` on topics (auth, txn, decisions, dlq,
+// features) with the shipped rules, the test GeoIP databases, metrics at
+// addr and quiet JSON logs to this process's stderr, then extra, then the
+// flags of RISKD_BENCH_ARGS (for experiments); not started yet.
+func riskdCommand(bin string, brokers []string, group string, topics []string, addr string, extra ...string) *exec.Cmd {
+	cmd := exec.Command(bin, "run", "--brokers", strings.Join(brokers, ","), "--group", group,
+		"--topics", topics[0]+","+topics[1], "--decisions-topic", topics[2], "--dlq-topic", topics[3],
+		"--features-topic", topics[4], "--rules", testenv.Rules, "--geoip-city", testenv.City,
+		"--geoip-asn", testenv.ASN, "--metrics-addr", addr, "--log-level", "warn", "--log-format", "json")
+	cmd.Args = append(append(cmd.Args, extra...), strings.Fields(os.Getenv("RISKD_BENCH_ARGS"))...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// stopRiskd stops a started riskd as an operator would (SIGTERM) and
+// waits for it to exit.
+func stopRiskd(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
 }
 
 // saveProfile saves 3 seconds of a CPU profile or an execution trace, or
