@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -99,22 +100,21 @@ func (w *worker) graceUntil() time.Time {
 	var first *item
 	firstSrc := -1
 	for i, s := range w.sources {
-		if s.head == nil {
-			continue
-		}
-		if s.head.err != nil || w.farAhead(s.head) {
-			return time.Time{} // pop takes it first, at once
-		}
-		if first == nil || s.head.ev.TS.Before(first.ev.TS) {
+		if s.head != nil && (first == nil || s.head.ev.TS.Before(first.ev.TS)) {
 			first, firstSrc = s.head, i
 		}
 	}
-	for i := 0; i < firstSrc; i++ {
-		if w.sources[i].head == nil {
-			return first.fetched.Add(w.cfg.MergeGrace)
+	if !slices.ContainsFunc(w.sources[:max(firstSrc, 0)], func(s *source) bool { return s.head == nil }) {
+		return time.Time{}
+	}
+	// An undecodable or far-ahead head goes first, at once (see pop);
+	// asked only here, where a wait is due, to keep it off the busy path.
+	for _, s := range w.sources {
+		if s.head != nil && (s.head.err != nil || w.farAhead(s.head)) {
+			return time.Time{}
 		}
 	}
-	return time.Time{}
+	return first.fetched.Add(w.cfg.MergeGrace)
 }
 
 // refill takes a buffered item into each source's head. have reports that

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ func TestGraceOnlyForLaterTopics(t *testing.T) {
 		{"transaction alone: waits for the logins", nil, head(day), 5 * time.Millisecond, true},
 		{"both there: no wait", head(day.Add(time.Second)), head(day), 5 * time.Millisecond, false},
 		{"grace off: no wait", nil, head(day), -1, false},
+		{"an undecodable transaction: no wait (it goes first)", nil, &item{err: errors.New("not JSON"), fetched: fetched}, 5 * time.Millisecond, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := testWorker(t, fetched)
