@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/storage"
@@ -35,21 +36,23 @@ type inserts struct {
 	stuck *chunk // a chunk whose write failed, to go first; nil when none
 	err   error  // why it failed
 
-	// inFlight counts the messages handed over and not yet written; with
-	// the loop's count of those read and not handed over it makes
-	// riskd_sink_pending_rows, set by whichever goroutine changes one.
-	inFlight atomic.Int64
+	// reading counts the messages the loop has read and not handed over,
+	// inFlight those handed over and not yet written: together
+	// riskd_sink_pending_rows (pending), set by whichever goroutine
+	// changes one.
+	reading, inFlight atomic.Int64
+	pending           prometheus.Gauge
 }
 
 // showPending sets riskd_sink_pending_rows: messages read and not yet
-// inserted, whether still being read (reading) or handed over.
-func (in *inserts) showPending(m *Metrics, reading *atomic.Int64) {
-	m.Pending.Set(float64(reading.Load() + in.inFlight.Load()))
+// inserted, whether still being read or handed over.
+func (in *inserts) showPending() {
+	in.pending.Set(float64(in.reading.Load() + in.inFlight.Load()))
 }
 
 // startInserts starts the inserts' goroutine; finish ends it.
 func (s *sinker) startInserts() {
-	in := &inserts{work: make(chan chunk), done: make(chan struct{})}
+	in := &inserts{work: make(chan chunk), done: make(chan struct{}), pending: s.c.Metrics.Pending}
 	s.ins = in
 	go func() {
 		defer close(in.done)
@@ -67,7 +70,7 @@ func (s *sinker) startInserts() {
 				in.stuck = &ch
 			} else {
 				in.inFlight.Add(-int64(len(ch.pending)))
-				in.showPending(s.c.Metrics, &s.reading)
+				in.showPending()
 			}
 			in.mu.Unlock()
 		}

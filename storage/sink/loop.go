@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -40,7 +39,6 @@ type sinker struct {
 	consumed   map[kafkameta.TopicPartition]int64 // offset after the last message read
 	fetchRetry *backoff.ExponentialBackOff
 	ins        *inserts
-	reading    atomic.Int64 // len(pending), for riskd_sink_pending_rows
 }
 
 // loop reads, inserts and commits until ctx ends, then drains: it reads
@@ -132,8 +130,8 @@ func (s *sinker) take(m *kafka.Message) {
 			s.rows[t] = append(s.rows[t], row)
 		}
 	}
-	s.reading.Store(int64(len(s.pending)))
-	s.ins.showPending(s.c.Metrics, &s.reading)
+	s.ins.reading.Store(int64(len(s.pending)))
+	s.ins.showPending()
 }
 
 // reject counts and logs m, which t cannot make into a row because of err,
@@ -173,8 +171,8 @@ func (s *sinker) flush(ctx context.Context) error {
 	s.ins.inFlight.Add(int64(len(s.pending)))
 	err := s.ins.hand(chunk{ctx: ctx, rows: s.rows, pending: s.pending, dead: s.dead})
 	s.rows, s.pending, s.dead = map[*storage.Table][][]any{}, nil, nil
-	s.reading.Store(0)
-	s.ins.showPending(s.c.Metrics, &s.reading)
+	s.ins.reading.Store(0)
+	s.ins.showPending()
 	return err
 }
 
