@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
+	"github.com/riskd/riskd/internal/watch"
 	"github.com/riskd/riskd/pipeline/stream"
 	"github.com/riskd/riskd/rules"
 )
@@ -61,43 +61,21 @@ func (r *reloader) reload(why string) error {
 	return nil
 }
 
-// watch reloads when anything in the folder changes, after the folder has
-// been quiet for reloadSettle, until ctx ends. The folder itself must stay:
-// one replaced by another (mv new rules) is no longer watched, and SIGHUP or
-// POST /-/reload then reloads it.
+// watch reloads when anything in the folder changes (a Kubernetes
+// ConfigMap swaps a ..data symlink, editors write temporary files; a
+// reload of an unchanged folder changes nothing, and says so), after the
+// folder has been quiet for reloadSettle, and after a watch error, in case
+// a change was lost with it; until ctx ends. The folder itself must stay:
+// one replaced by another (mv new rules) is no longer watched, and SIGHUP
+// or POST /-/reload then reloads it.
 func (r *reloader) watch(ctx context.Context) {
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		err = w.Add(r.dir)
+	failed := func(err error) bool {
+		r.log.Warn().Err(err).Msg("watching the rules folder; reloading it in case a change was missed")
+		return true
 	}
+	err := watch.Folders(ctx, []string{r.dir}, reloadSettle, nil, func() { _ = r.reload("file change") }, failed)
 	if err != nil {
 		r.log.Warn().Err(err).Str("rules", r.dir).Msg("cannot watch the rules folder; reload with SIGHUP or POST /-/reload")
-		return
-	}
-	defer w.Close()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			// Any change: a Kubernetes ConfigMap swaps a ..data symlink,
-			// and editors write temporary files; a reload of an unchanged
-			// folder changes nothing (and says so).
-			timer.Reset(reloadSettle)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			r.log.Warn().Err(err).Msg("watching the rules folder; reloading it in case a change was missed")
-			timer.Reset(reloadSettle)
-		case <-timer.C:
-			_ = r.reload("file change")
-		}
 	}
 }
 

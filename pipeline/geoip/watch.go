@@ -2,10 +2,14 @@ package geoip
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/riskd/riskd/internal/watch"
 )
 
 // Watch reloads the databases when their files change on disk, as when
@@ -14,11 +18,6 @@ import (
 // it. Changes are debounced by settle; report (which may be nil) is called
 // after every reload with what failed.
 func (d *DB) Watch(ctx context.Context, settle time.Duration, report func(errs []error)) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
 	files := map[string]bool{}
 	dirs := map[string]bool{}
 	for _, p := range []string{d.cityPath, d.asnPath} {
@@ -32,36 +31,20 @@ func (d *DB) Watch(ctx context.Context, settle time.Duration, report func(errs [
 		files[abs] = true
 		dirs[filepath.Dir(abs)] = true
 	}
-	for dir := range dirs {
-		if err := w.Add(dir); err != nil {
-			return err
+	match := func(ev fsnotify.Event) bool {
+		abs, _ := filepath.Abs(ev.Name)
+		return files[abs] && !ev.Has(fsnotify.Remove)
+	}
+	reload := func() {
+		if errs := d.Reload(); report != nil {
+			report(errs)
 		}
 	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if abs, _ := filepath.Abs(ev.Name); files[abs] && !ev.Has(fsnotify.Remove) {
-				timer.Reset(settle)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			if report != nil {
-				report([]error{err})
-			}
-		case <-timer.C:
-			errs := d.Reload()
-			if report != nil {
-				report(errs)
-			}
+	failed := func(err error) bool {
+		if report != nil {
+			report([]error{err})
 		}
+		return false
 	}
+	return watch.Folders(ctx, slices.Collect(maps.Keys(dirs)), settle, match, reload, failed)
 }
