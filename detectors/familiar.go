@@ -38,33 +38,24 @@ func kindRange(list []Familiar, kind uint8) (lo, hi int) {
 // by exactly one, because it is held for every user and changes rarely.
 func touchKind(list []Familiar, kind uint8, key string, ts, forget int64, fresh bool, max int) []Familiar {
 	lo, hi := kindRange(list, kind)
-	if i := familiar(list[lo:hi], key); i >= 0 {
-		f := &list[lo+i]
-		f.First = min(f.First, ts)
-		f.Last = max64(f.Last, ts)
-		return list
+	// Capped at hi, the kind's entries change in place unless they grow,
+	// and then only the new entry is in an array of its own.
+	part := touchFamiliar(list[lo:hi:hi], key, ts, forget, fresh, max)
+	for i := range part {
+		part[i].kind = kind
 	}
-	kept := list[lo:lo]
-	for _, f := range list[lo:hi] {
-		if f.Last >= forget {
-			kept = append(kept, f)
-		}
-	}
-	kept = makeRoom(kept, max, func(f *Familiar) int64 { return f.Last })
-	at, entry := lo+len(kept), Familiar{Key: key, First: ts, Last: ts, Fresh: fresh, kind: kind}
-	if at < hi {
-		// Entries went: the new one and the later kinds close the gap.
-		list[at] = entry
-		n := copy(list[at+1:], list[hi:])
-		clear(list[at+1+n:])
-		return list[:at+1+n]
+	if n := len(part); n <= hi-lo {
+		// In place: the later kinds close the gap of what went.
+		m := copy(list[lo+n:], list[hi:])
+		clear(list[lo+n+m:])
+		return list[:lo+n+m]
 	}
 	if len(list) == cap(list) {
 		list = append(make([]Familiar, 0, len(list)+1), list...)
 	}
 	list = list[:len(list)+1]
 	copy(list[hi+1:], list[hi:])
-	list[hi] = entry
+	list[hi] = part[len(part)-1]
 	return list
 }
 
