@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/riskd/riskd/detectors"
+	"github.com/riskd/riskd/internal/yamlnode"
 )
 
 // fileSpec is the layout of a rule file. A file may hold rules, detector
@@ -87,8 +88,8 @@ func LoadFS(fsys fs.FS, dir, display string) (*Set, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if n := e.Name(); !e.IsDir() && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
-			names = append(names, n)
+		if isRuleFile(e) {
+			names = append(names, e.Name())
 		}
 	}
 	sort.Strings(names)
@@ -108,6 +109,12 @@ func LoadFS(fsys fs.FS, dir, display string) (*Set, error) {
 	return Parse(paths, sources)
 }
 
+// isRuleFile reports whether e is a file that Load reads.
+func isRuleFile(e fs.DirEntry) bool {
+	n := e.Name()
+	return !e.IsDir() && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml"))
+}
+
 // subfolderHint names the subfolders of dir (among entries) that hold
 // rule files, for the error of a folder that holds none itself: Load does
 // not recurse, and `riskd rules check rules` means the pack in rules/pack.
@@ -118,9 +125,7 @@ func subfolderHint(fsys fs.FS, dir, display string, entries []fs.DirEntry) strin
 			continue
 		}
 		inner, _ := fs.ReadDir(fsys, path.Join(dir, e.Name()))
-		if slices.ContainsFunc(inner, func(f fs.DirEntry) bool {
-			return !f.IsDir() && (strings.HasSuffix(f.Name(), ".yaml") || strings.HasSuffix(f.Name(), ".yml"))
-		}) {
+		if slices.ContainsFunc(inner, isRuleFile) {
 			subs = append(subs, filepath.Join(display, e.Name()))
 		}
 	}
@@ -158,7 +163,7 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 			continue
 		}
 		doc := root.Content[0]
-		det, detLine := valueUnder(doc, "detectors"), doc.Line // a section merged in with << has no line
+		det, detLine := yamlnode.Value(doc, "detectors"), doc.Line // a section merged in with << has no line
 		if det != nil {
 			detLine = det.Line
 		}
@@ -173,10 +178,7 @@ func Parse(paths []string, sources map[string][]byte) (*Set, error) {
 		if !ok {
 			continue
 		}
-		var ruleNodes []*yaml.Node
-		if v := valueUnder(doc, "rules"); v != nil && v.Kind == yaml.SequenceNode {
-			ruleNodes = v.Content
-		}
+		ruleNodes := yamlnode.Seq(doc, "rules")
 		for i, rs := range spec.Rules {
 			line := doc.Line // rules merged in with << have no line of their own
 			if i < len(ruleNodes) {
@@ -285,19 +287,6 @@ func (v *identFinder) Visit(n *ast.Node) {
 	if id, ok := (*n).(*ast.IdentifierNode); ok && id.Value == v.name {
 		v.found = true
 	}
-}
-
-// valueUnder returns the value of key in the mapping doc, or nil.
-func valueUnder(doc *yaml.Node, key string) *yaml.Node {
-	if doc.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == key {
-			return doc.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // RuleByID returns the rule with id, or nil.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/riskd/riskd/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -108,7 +109,7 @@ func readFile(path string) (*File, error) {
 // locate sets the lines of f's cases and expectations from doc, the
 // file's document node.
 func (f *File) locate(doc *yaml.Node) {
-	tests := valueUnder(doc, "tests")
+	tests := yamlnode.Value(doc, "tests")
 	if tests == nil || tests.Kind != yaml.SequenceNode {
 		return
 	}
@@ -118,39 +119,18 @@ func (f *File) locate(doc *yaml.Node) {
 		}
 		tc := &f.Tests[i]
 		tc.Line = item.Line
-		if ev := valueUnder(item, "events"); ev != nil && ev.Style&yaml.LiteralStyle != 0 {
+		if ev := yamlnode.Value(item, "events"); ev != nil && ev.Style&yaml.LiteralStyle != 0 {
 			tc.eventsLine = ev.Line + 1
 		}
-		for j, n := range seqUnder(item, "expect") {
+		for j, n := range yamlnode.Seq(item, "expect") {
 			if j < len(tc.Expect) {
 				tc.Expect[j].Line = n.Line
 			}
 		}
-		for j, n := range seqUnder(item, "absent") {
+		for j, n := range yamlnode.Seq(item, "absent") {
 			if j < len(tc.Absent) {
 				tc.Absent[j].Line = n.Line
 			}
 		}
 	}
-}
-
-// valueUnder returns the value of key in the mapping n, or nil.
-func valueUnder(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// seqUnder returns the items of the sequence under key in the mapping n.
-func seqUnder(n *yaml.Node, key string) []*yaml.Node {
-	if v := valueUnder(n, key); v != nil && v.Kind == yaml.SequenceNode {
-		return v.Content
-	}
-	return nil
 }

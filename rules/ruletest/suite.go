@@ -1,6 +1,7 @@
 package ruletest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -162,25 +163,16 @@ func RunFiles(paths []string) *Report {
 			res.Tests++
 			res.Failures = append(res.Failures, cr.failures...)
 			for id, at := range cr.fired {
-				cov.Fired[id] = cmpOr(cov.Fired[id], at)
+				cov.Fired[id] = cmp.Or(cov.Fired[id], at)
 			}
 			for id, at := range cr.quiet {
-				cov.Quiet[id] = cmpOr(cov.Quiet[id], at)
+				cov.Quiet[id] = cmp.Or(cov.Quiet[id], at)
 			}
 		}
 		db.Close()
 		rep.Files = append(rep.Files, res)
 	}
 	return rep
-}
-
-// cmpOr returns the first of a and b that is not empty: the first place a
-// rule is shown is the one reported.
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // coverageFor returns the Coverage of the rule folder f (read from path)
@@ -239,15 +231,4 @@ func (f *File) openGeo(path string) (*geoip.DB, error) {
 		return nil, fmt.Errorf("%v (fix geoip_city or geoip_asn in the test file: paths there are relative to it)", warns[0])
 	}
 	return db, nil
-}
-
-// Run runs the tests of the file at path and returns one line per failed
-// expectation (none when all pass) and how many tests ran.
-func Run(path string) (failures []string, ran int, err error) {
-	rep := RunFiles([]string{path})
-	res := rep.Files[0]
-	for _, f := range res.Failures {
-		failures = append(failures, f.String())
-	}
-	return failures, res.Tests, res.Err
 }
