@@ -42,7 +42,10 @@ type Config struct {
 	GeoCacheSize int
 	EmitAll      bool
 
-	Dialer  *kafka.Dialer // connections of the group and the readers; nil for defaults
+	// Dialer makes the connections of the group, the readers and the
+	// changelog restores; its TLS and SASL settings are also those of the
+	// member's admin clients. Nil: plain connections.
+	Dialer  *kafka.Dialer
 	Writer  *kafka.Writer // outputs (alerting.NewWriter); every message names its topic
 	Metrics *Metrics      // nil: NewMetrics(nil)
 	Log     zerolog.Logger
@@ -103,6 +106,16 @@ type Config struct {
 
 	// Now stamps decided_at; time.Now when nil.
 	Now func() time.Time
+
+	// transport carries Dialer's TLS and SASL to the admin clients (see
+	// client); nil, kafka-go's default, for plain connections.
+	transport kafka.RoundTripper
+}
+
+// client returns a kafka.Client of the brokers, over the TLS and SASL of
+// Dialer, whose requests time out after timeout.
+func (c *Config) client(timeout time.Duration) *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: timeout, Transport: c.transport}
 }
 
 // defaults checks c (see check) and fills in the defaults.
@@ -175,6 +188,10 @@ func (c *Config) defaults() error {
 	}
 	if c.Dialer == nil {
 		c.Dialer = &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	}
+	if d := c.Dialer; d.TLS != nil || d.SASLMechanism != nil {
+		// One transport, so that the clients share its connections.
+		c.transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID, DialTimeout: d.Timeout}
 	}
 	return nil
 }

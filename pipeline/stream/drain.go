@@ -140,7 +140,7 @@ func (s *Member) pollLag(ctx context.Context, g *generation) {
 	t := time.NewTicker(lagPoll)
 	defer t.Stop()
 	for {
-		g.progress.poll(ctx, s.cfg.Brokers)
+		g.progress.poll(ctx, &s.cfg)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

@@ -115,7 +115,7 @@ func (p *progress) forget(m *Metrics) {
 
 // poll asks the brokers for the partitions' high watermarks. Errors are
 // left for the next poll: the fetches' watermarks stand meanwhile.
-func (p *progress) poll(ctx context.Context, brokers []string) {
+func (p *progress) poll(ctx context.Context, c *Config) {
 	p.mu.Lock()
 	req := map[string][]kafka.OffsetRequest{}
 	for tp := range p.parts {
@@ -127,7 +127,7 @@ func (p *progress) poll(ctx context.Context, brokers []string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	client := c.client(5 * time.Second)
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
 	if err != nil {
 		return

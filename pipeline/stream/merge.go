@@ -240,7 +240,7 @@ func (w *worker) heartbeat(caught bool) {
 // initCaught asks the brokers which sources start at their end, so that an
 // idle partition can say it is caught up before any message arrives.
 func (w *worker) initCaught(ctx context.Context) {
-	client := &kafka.Client{Addr: kafka.TCP(w.cfg.Brokers...), Timeout: 10 * time.Second}
+	client := w.cfg.client(10 * time.Second)
 	req := map[string][]kafka.OffsetRequest{}
 	for _, s := range w.sources {
 		req[s.topic] = append(req[s.topic], kafka.FirstOffsetOf(s.partition), kafka.LastOffsetOf(s.partition))

@@ -265,7 +265,7 @@ func (s *Member) refreshPartitions() {
 	c := &s.cfg
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 5 * time.Second}
+	client := c.client(5 * time.Second)
 	meta, err := kafkameta.Partitions(ctx, client, append(append([]string(nil), c.Topics...), c.IPTopic))
 	if err != nil {
 		return

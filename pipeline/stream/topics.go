@@ -19,7 +19,7 @@ import (
 // too.
 func (s *Member) prepareTopics(ctx context.Context) error {
 	c := &s.cfg
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
+	client := c.client(10 * time.Second)
 	meta, err := s.topicMetadata(ctx, client)
 	if err != nil {
 		return err

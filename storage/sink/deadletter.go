@@ -49,8 +49,8 @@ func deadLetter(topic string, m *kafka.Message, reason string, err error) kafka.
 // auto.create.topics.enable decides, as for the stream's own dead letters.
 func newDeadLetterWriter(c *Config) *kafka.Writer {
 	opts := []alerting.WriterOption{alerting.WithAutoTopicCreation(true)}
-	if d := c.Dialer; d != nil {
-		opts = append(opts, alerting.WithTransport(&kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}))
+	if t := c.transport(); t != nil {
+		opts = append(opts, alerting.WithTransport(t))
 	}
 	return alerting.NewWriter(c.Brokers, opts...)
 }

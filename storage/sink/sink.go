@@ -6,6 +6,7 @@
 package sink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -38,9 +39,12 @@ type Config struct {
 	Interval time.Duration
 	// DrainTimeout bounds the reading and last insert after ctx ends.
 	DrainTimeout time.Duration
-	Dialer       *kafka.Dialer
-	Log          zerolog.Logger
-	Metrics      *Metrics // nil: NewMetrics(nil)
+	// Dialer makes the reader's connections; its TLS and SASL settings
+	// are also those of the admin client and the dead-letter writer. Nil:
+	// plain connections.
+	Dialer  *kafka.Dialer
+	Log     zerolog.Logger
+	Metrics *Metrics // nil: NewMetrics(nil)
 }
 
 // Metrics are the sink's collectors.
@@ -90,7 +94,7 @@ func Run(ctx context.Context, c Config) error {
 	if len(topics) == 0 {
 		return errors.New("sink: no topic to copy")
 	}
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: c.transport()}
 	if !waitForTopics(ctx, client, topics, c.Log) {
 		return nil
 	}
@@ -114,6 +118,17 @@ func Run(ctx context.Context, c Config) error {
 	defer context.AfterFunc(ctx, func() { time.AfterFunc(c.DrainTimeout, stopInserts) })()
 	s.startInserts()
 	return s.loop(ctx)
+}
+
+// transport returns the transport of the admin client and the
+// dead-letter writer: Dialer's TLS and SASL, or nil (kafka-go's default)
+// for plain connections.
+func (c *Config) transport() kafka.RoundTripper {
+	d := c.Dialer
+	if d == nil || (d.TLS == nil && d.SASLMechanism == nil) {
+		return nil
+	}
+	return &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID, DialTimeout: cmp.Or(d.Timeout, 10*time.Second)}
 }
 
 // defaults fills in the settings left zero.
