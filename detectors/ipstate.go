@@ -2,19 +2,33 @@ package detectors
 
 import "encoding/json"
 
-// IPStateVersion is the encoding version of IPState.
-const IPStateVersion = 2
+// IPStateVersion is the encoding version of IPState. Version 3 adds the
+// decisions in force; a state without any is written as version 2.
+const IPStateVersion = 3
+
+// ipStateV2 is the version of an address state that remembers no decision.
+const ipStateV2 = 2
 
 // IPState is an address's recent login attempts, for password spray.
 // Addresses are most of the keys a worker holds (a user logs in from
 // several) and most hold a single attempt, made at their newest time: so
 // that one is held inline, as who made it and a sentinel for its outcome
 // in more, and only an address with other attempts points to a slice of
-// them. A state is 24 bytes, and one attempt allocates nothing.
+// them. A state is 32 bytes, and one attempt allocates nothing.
 type IPState struct {
-	last int64     // the newest attempt's time (Last)
-	who  uint64    // with one attempt inline: its Who
-	more *attempts // nil: none; oneSuccess, oneFailure: one at last by who; else all of them
+	last    int64     // the newest attempt's time (Last)
+	who     uint64    // with one attempt inline: its Who
+	more    *attempts // nil: none; oneSuccess, oneFailure: one at last by who; else all of them
+	decided *Decided  // nil until the address stage decides against the address
+}
+
+// Remembered returns the enforced decisions of the address stage the state
+// remembers; nil when it holds none, unless alloc.
+func (s *IPState) Remembered(alloc bool) *Decided {
+	if s.decided == nil && alloc {
+		s.decided = &Decided{}
+	}
+	return s.decided
 }
 
 type attempts struct{ list []Attempt }
@@ -64,12 +78,17 @@ func (s *IPState) set(last int64, list []Attempt) {
 type ipStateJSON struct {
 	Last     int64     `json:"last"`
 	Attempts []Attempt `json:"attempts,omitempty"`
+	Decided  Decided   `json:"decided,omitempty"` // not in version 1, which ignores it
 }
 
 // MarshalJSON writes the state as version 1 did.
 func (s *IPState) MarshalJSON() ([]byte, error) {
 	var buf [1]Attempt
-	return json.Marshal(ipStateJSON{Last: s.last, Attempts: s.Attempts(&buf)})
+	j := ipStateJSON{Last: s.last, Attempts: s.Attempts(&buf)}
+	if s.decided != nil {
+		j.Decided = *s.decided
+	}
+	return json.Marshal(j)
 }
 
 // UnmarshalJSON reads version 1's JSON.
@@ -80,5 +99,8 @@ func (s *IPState) UnmarshalJSON(b []byte) error {
 	}
 	*s = IPState{}
 	s.set(j.Last, j.Attempts)
+	if len(j.Decided) > 0 {
+		*s.Remembered(true) = j.Decided
+	}
 	return nil
 }

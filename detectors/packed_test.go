@@ -63,7 +63,7 @@ func TestPointsBound(t *testing.T) {
 				t.Errorf("%d points held as %d", tt.points, len(s.Points()))
 			}
 		}
-		e := encoder{b: []byte{UserStateVersion}}
+		e := encoder{b: []byte{userStateV2}}
 		e.int(0)
 		e.int(0)
 		for range recentLen + 1 {

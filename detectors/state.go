@@ -9,8 +9,14 @@ import (
 
 // UserStateVersion is the encoding version of UserState (the binary
 // encoding of codec.go); bump it when a field is added or changes meaning,
-// and keep the old form readable in UnmarshalBinary.
-const UserStateVersion = 2
+// and keep the old form readable in UnmarshalBinary. Version 3 adds the
+// decisions in force (Decided) after version 2's fields; a state without
+// any is still written as version 2, byte for byte, which the build before
+// version 3 reads.
+const UserStateVersion = 3
+
+// userStateV2 is the version of a state that remembers no decision.
+const userStateV2 = 2
 
 // UserState is everything remembered about one user: plain values, bounded
 // by the Config caps, encodable to bytes for changelogs and restore. Times
@@ -78,6 +84,7 @@ type UserExtra struct {
 	Tokens    []TokenEntry   `json:"tokens,omitempty"`
 	Refreshes []RefreshEntry `json:"refreshes,omitempty"`
 	Families  []FamilyEntry  `json:"families,omitempty"`
+	Decided   Decided        `json:"decided,omitempty"` // enforced decisions of the user stage
 }
 
 // extra returns the user's UserExtra, allocating it on first use.
@@ -101,7 +108,16 @@ func (s *UserState) failures() []Attempt {
 // bits: a -0 is something to keep.
 func (x *UserExtra) empty() bool {
 	return x.Failures == nil && x.Txns == nil && x.TxnCount == 0 && math.Float64bits(x.TxnTotal) == 0 &&
-		x.TxnFirst == 0 && x.Payees == nil && x.Tokens == nil && x.Refreshes == nil && x.Families == nil
+		x.TxnFirst == 0 && x.Payees == nil && x.Tokens == nil && x.Refreshes == nil && x.Families == nil && x.Decided == nil
+}
+
+// Remembered returns the enforced decisions the user's state remembers,
+// allocating the UserExtra they live in when dec is true.
+func (s *UserState) Remembered(alloc bool) *Decided {
+	if s.UserExtra == nil && !alloc {
+		return nil
+	}
+	return &s.extra().Decided
 }
 
 // GeoPoint is where and when a user was.

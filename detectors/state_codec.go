@@ -10,9 +10,10 @@ import (
 // readable.
 const jsonStateVersion = 1
 
-// MarshalBinary encodes s behind a version byte (UserStateVersion). The
-// fields of a nil UserExtra are written as empty and zero: the encoding is
-// that of version 2's single struct, byte for byte.
+// MarshalBinary encodes s behind a version byte: UserStateVersion, or
+// version 2 when s remembers no decision. The fields of a nil UserExtra
+// are written as empty and zero: the encoding is that of version 2's
+// single struct, byte for byte.
 func (s *UserState) MarshalBinary() ([]byte, error) {
 	return s.AppendBinary(make([]byte, 0, 128))
 }
@@ -24,7 +25,11 @@ var noExtra UserExtra
 // (encoding.BinaryAppender), so that a changelog can encode a batch's
 // states into one buffer rather than allocate one per state.
 func (s *UserState) AppendBinary(b []byte) ([]byte, error) {
-	e := encoder{b: append(b, UserStateVersion)}
+	x := s.UserExtra
+	if x == nil {
+		x = &noExtra
+	}
+	e := encoder{b: append(b, pickVersion(len(x.Decided) > 0, UserStateVersion, userStateV2))}
 	e.int(s.First)
 	e.int(s.Last)
 	for i := range recentLen {
@@ -32,10 +37,6 @@ func (s *UserState) AppendBinary(b []byte) ([]byte, error) {
 	}
 	e.uint(uint64(s.RecentPos))
 	encodeSlice(&e, s.Points(), putPoint)
-	x := s.UserExtra
-	if x == nil {
-		x = &noExtra
-	}
 	encodeSlice(&e, x.Failures, putAttempt)
 	encodeSlice(&e, x.Txns, func(e *encoder, t *TxnEntry) {
 		e.int(t.TS)
@@ -75,16 +76,28 @@ func (s *UserState) AppendBinary(b []byte) ([]byte, error) {
 		e.int(f.Last)
 		e.int(f.Revoked)
 	})
+	if len(x.Decided) > 0 {
+		encodeSlice(&e, x.Decided, putInForce)
+	}
 	return e.b, nil
 }
 
-// UnmarshalBinary decodes what MarshalBinary wrote, or the JSON of
-// version 1. Another version is an error wrapping ErrStateVersion. The
+// pickVersion returns v3 when the state holds what only version 3 encodes,
+// else v2.
+func pickVersion(new bool, v3, v2 byte) byte {
+	if new {
+		return v3
+	}
+	return v2
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote (version 3 or 2), or
+// the JSON of version 1. Another version is an error wrapping ErrStateVersion. The
 // state comes out as the detectors would have built it: Recent holds no
 // zeros at its end, and UserExtra is nil when empty. A state of more than
 // maxPoints points is corrupt: no build held one.
 func (s *UserState) UnmarshalBinary(b []byte) error {
-	d, err := body(b, UserStateVersion, s)
+	d, err := body(b, UserStateVersion, userStateV2, s)
 	if err != nil {
 		return err
 	}
@@ -136,13 +149,20 @@ func (s *UserState) UnmarshalBinary(b []byte) error {
 	x.Families = decodeSlice(d, 5, func(d *decoder, f *FamilyEntry) {
 		*f = FamilyEntry{ID: d.str(), Device: d.str(), First: d.int(), Last: d.int(), Revoked: d.int()}
 	})
+	if b[0] == UserStateVersion {
+		// Version 3 writes the list only when it holds something.
+		if x.Decided = decodeDecided(d); len(x.Decided) == 0 {
+			d.fail()
+		}
+	}
 	if !x.empty() {
 		s.UserExtra = x
 	}
 	return d.done()
 }
 
-// MarshalBinary encodes s behind a version byte (IPStateVersion).
+// MarshalBinary encodes s behind a version byte: IPStateVersion, or
+// version 2 when s remembers no decision (as UserState does).
 func (s *IPState) MarshalBinary() ([]byte, error) {
 	return s.AppendBinary(make([]byte, 0, 32))
 }
@@ -150,38 +170,50 @@ func (s *IPState) MarshalBinary() ([]byte, error) {
 // AppendBinary appends MarshalBinary's encoding of s to b
 // (encoding.BinaryAppender).
 func (s *IPState) AppendBinary(b []byte) ([]byte, error) {
-	e := encoder{b: append(b, IPStateVersion)}
+	dec := s.Remembered(false)
+	e := encoder{b: append(b, pickVersion(dec != nil && len(*dec) > 0, IPStateVersion, ipStateV2))}
 	var one [1]Attempt
 	e.int(s.last)
 	encodeSlice(&e, s.Attempts(&one), putAttempt)
+	if dec != nil && len(*dec) > 0 {
+		encodeSlice(&e, *dec, putInForce)
+	}
 	return e.b, nil
 }
 
-// UnmarshalBinary decodes what MarshalBinary wrote, or the JSON of
-// version 1. Another version is an error wrapping ErrStateVersion.
+// UnmarshalBinary decodes what MarshalBinary wrote (version 3 or 2), or
+// the JSON of version 1. Another version is an error wrapping ErrStateVersion.
 func (s *IPState) UnmarshalBinary(b []byte) error {
-	d, err := body(b, IPStateVersion, s)
+	d, err := body(b, IPStateVersion, ipStateV2, s)
 	if err != nil || d == nil {
 		return err
 	}
 	*s = IPState{}
 	last := d.int()
 	s.set(last, decodeSlice(d, 3, getAttempt))
+	if b[0] == IPStateVersion {
+		dec := decodeDecided(d)
+		if len(dec) == 0 {
+			d.fail()
+		}
+		*s.Remembered(true) = dec
+	}
 	return d.done()
 }
 
-// body checks b's version byte: for version, it returns a decoder of the
-// rest; for the JSON version, it decodes into v and returns a nil decoder.
-func body(b []byte, version byte, v any) (*decoder, error) {
+// body checks b's version byte: for version or v2, it returns a decoder of
+// the rest; for the JSON version, it decodes into v and returns a nil
+// decoder.
+func body(b []byte, version, v2 byte, v any) (*decoder, error) {
 	switch {
 	case len(b) == 0:
 		return nil, fmt.Errorf("detectors: empty state")
-	case b[0] == version:
+	case b[0] == version || b[0] == v2:
 		return &decoder{b: b[1:]}, nil
 	case b[0] == jsonStateVersion:
 		return nil, json.Unmarshal(b[1:], v)
 	}
-	return nil, fmt.Errorf("detectors: state version %d, this build reads %d and %d: %w", b[0], version, jsonStateVersion, ErrStateVersion)
+	return nil, fmt.Errorf("detectors: state version %d, this build reads %d, %d and %d: %w", b[0], version, v2, jsonStateVersion, ErrStateVersion)
 }
 
 // done reports a decoding error, or bytes left over (also corrupt).

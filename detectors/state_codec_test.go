@@ -66,6 +66,9 @@ func fillState(s state, seed *int, edge bool) {
 		fill(reflect.ValueOf(&j).Elem(), seed, edge)
 		*s = IPState{}
 		s.set(j.Last, j.Attempts)
+		if j.Decided != nil {
+			*s.Remembered(true) = j.Decided
+		}
 	case *UserState:
 		var j userStateJSON
 		fill(reflect.ValueOf(&j).Elem(), seed, edge)

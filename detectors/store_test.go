@@ -61,7 +61,7 @@ func TestStateVersion(t *testing.T) {
 		t.Fatalf("round trip: %v %+v", err, back)
 	}
 	newer := slices.Clone(b)
-	newer[0]++
+	newer[0] = UserStateVersion + 1
 	if err := back.UnmarshalBinary(newer); !errors.Is(err, ErrStateVersion) {
 		t.Errorf("a newer encoding: %v, want ErrStateVersion", err)
 	}

@@ -1,0 +1,95 @@
+package detectors
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestDecided(t *testing.T) {
+	const (
+		min    = int64(60_000)
+		window = 24 * 60 * min
+		lock   = 2
+		stepUp = 1
+	)
+	alice, bob := SubjectHash("user", "alice"), SubjectHash("user", "bob")
+	if alice == SubjectHash("ip", "alice") || alice == bob {
+		t.Fatal("subject hashes of different subjects are equal")
+	}
+	var d Decided
+	d.Record(alice, lock, 0, 15*min, window)
+	for _, tt := range []struct {
+		name     string
+		subject  uint64
+		action   uint8
+		ts       int64
+		covered  bool
+		offences uint32
+	}{
+		{"the same action in force", alice, lock, 5 * min, true, 1},
+		{"a weaker action in force", alice, stepUp, 5 * min, true, 0},
+		{"at its expiry", alice, lock, 15 * min, false, 1},
+		{"another subject", bob, lock, 5 * min, false, 0},
+		{"offences forgotten after the window", alice, lock, window + 1, false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := d.Covering(tt.subject, tt.action, tt.ts) != nil; got != tt.covered {
+				t.Errorf("Covering = %v, want %v", got, tt.covered)
+			}
+			if got := d.Offences(tt.subject, tt.action, tt.ts, window); got != tt.offences {
+				t.Errorf("Offences = %d, want %d", got, tt.offences)
+			}
+		})
+	}
+	d.Record(alice, lock, 20*min, 50*min, window)
+	if len(d) != 1 || d[0].Offences != 2 || d[0].Expires != 50*min {
+		t.Errorf("a second offence within the window: %+v, want one entry of 2 offences", d)
+	}
+	d.Record(alice, lock, 3*window, 3*window+15*min, window)
+	if len(d) != 1 || d[0].Offences != 1 {
+		t.Errorf("an offence after the window: %+v, want the count restarted", d)
+	}
+	for i := range MaxInForce + 3 {
+		d.Record(SubjectHash("token", string(rune('a'+i))), lock, 3*window, 3*window+int64(i+20)*min, window)
+	}
+	if len(d) != MaxInForce {
+		t.Fatalf("%d entries held, want at most %d", len(d), MaxInForce)
+	}
+	if d.Covering(alice, lock, 3*window) != nil {
+		t.Errorf("the entry that expires first was kept beyond the bound: %+v", d)
+	}
+}
+
+func TestDecidedCodec(t *testing.T) {
+	var u UserState
+	u.Last = 7
+	*u.Remembered(true) = Decided{{Subject: 1, Action: 2, Offences: 3, Issued: 4, Expires: 5}}
+	b, _ := u.MarshalBinary()
+	if b[0] != UserStateVersion {
+		t.Fatalf("a user remembering a decision encodes as version %d, want %d", b[0], UserStateVersion)
+	}
+	var back UserState
+	if err := back.UnmarshalBinary(b); err != nil || len(*back.Remembered(false)) != 1 || (*back.Remembered(false))[0] != (*u.Remembered(false))[0] {
+		t.Fatalf("round trip: %v %+v", err, back.UserExtra)
+	}
+	u.Decided = nil
+	b, _ = u.MarshalBinary()
+	if b[0] != userStateV2 {
+		t.Errorf("a user remembering no decision encodes as version %d, want 2", b[0])
+	}
+	// Version 3 writes its list only when it holds something: an empty one
+	// is corrupt, as is a list longer than any build keeps.
+	var ip IPState
+	*ip.Remembered(true) = Decided{{Subject: 9}}
+	b, _ = ip.MarshalBinary()
+	b[len(b)-6] = 0 // the count of a one-entry list
+	if err := (&IPState{}).UnmarshalBinary(b[:len(b)-5]); !errors.Is(err, errCorrupt) {
+		t.Errorf("an empty list in version 3: %v, want corrupt", err)
+	}
+	long := make(Decided, MaxInForce+1)
+	*ip.Remembered(true) = long
+	b, _ = ip.MarshalBinary()
+	if err := (&IPState{}).UnmarshalBinary(b); !errors.Is(err, errCorrupt) {
+		t.Errorf("%d decisions: %v, want corrupt", len(long), err)
+	}
+}
