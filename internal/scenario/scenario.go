@@ -7,32 +7,12 @@
 package scenario
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"time"
 )
-
-// Attack is one labelled attack: caught when a decision on one of its
-// events names Detector and asks for at least Action.
-type Attack struct {
-	ID       string   `json:"id"`
-	Class    string   `json:"class"`
-	UserID   string   `json:"user_id,omitempty"`
-	IP       string   `json:"ip,omitempty"`
-	Detector string   `json:"detector"`
-	Action   string   `json:"action"`
-	Subject  string   `json:"subject"` // kind of subject the decision must be about
-	Events   []string `json:"events"`
-}
-
-// Labels lists the attacks and the benign users of a traffic file.
-type Labels struct {
-	Attacks []Attack `json:"attacks"`
-	Benign  []string `json:"benign_users"`
-}
 
 // Event is a contract-v1 event as the generator writes it.
 type Event map[string]any
@@ -44,6 +24,7 @@ type Options struct {
 	AttacksPerClass int
 	Start           time.Time
 	Days            int
+	Shaped          Shaped // none in DefaultOptions, see ShapedOptions
 }
 
 // DefaultOptions is the shipped scenario file's size.
@@ -241,6 +222,7 @@ func Generate(o Options) ([]Event, Labels) {
 		at := attackDay.Add(time.Duration(9*3600+g.r.IntN(8*3600)) * time.Second)
 		g.spray(benign, at, i)
 	}
+	g.shaped(o, benign, attackDay)
 	sort.SliceStable(g.events, func(i, j int) bool { return g.events[i]["ts"].(string) < g.events[j]["ts"].(string) })
 	return g.events, g.labels
 }
@@ -384,17 +366,4 @@ func (g *gen) newDevice(u *user, at time.Time, i int) {
 	g.emit(at, "login", u.id, Event{"outcome": "success", "ip": ip, "device_id": dev, "app": app("android")})
 	ids := []string{g.emit(at.Add(3*time.Minute), "account_change", u.id, Event{"ip": ip, "device_id": dev, "change": Event{"field": g.pick([]string{"email", "phone", "payee"})}})}
 	g.label(Attack{ID: fmt.Sprintf("new-device-%02d", i), Class: "new_device", UserID: u.id, Detector: "new_device", Action: "step_up", Subject: "user", Events: ids})
-}
-
-// MarshalLines writes events as JSON Lines.
-func MarshalLines(events []Event) ([]byte, error) {
-	var out []byte
-	for _, e := range events {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(append(out, b...), '\n')
-	}
-	return out, nil
 }
