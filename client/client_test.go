@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +200,28 @@ func TestApplyCounts(t *testing.T) {
 	}
 	if r := c.Check("user", "b"); r.Action != Lockout || r.DecisionID != "b" {
 		t.Errorf("Check(b) = %+v, want its lockout", r)
+	}
+}
+
+// TestNoEngineImports checks the client imports nothing of riskd: a
+// service that imports it must not pull the engine in.
+func TestNoEngineImports(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); strings.HasPrefix(p, "github.com/riskd/") {
+				t.Errorf("%s imports %s: the client depends on the decision contract alone", name, p)
+			}
+		}
 	}
 }
