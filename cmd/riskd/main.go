@@ -27,6 +27,8 @@ Usage:
   riskd run --brokers HOST:PORT[,HOST:PORT...] [--group riskd] [--topics auth-events,txn-events] [--decisions-topic risk-decisions] [--dlq-topic risk-events-dlq] [--geoip-city F] [--geoip-asn F] [--rules DIR] [--clickhouse clickhouse://HOST:PORT/DB] [--metrics-addr 127.0.0.1:9464] [--config FILE]
   riskd sink --brokers HOST:PORT --clickhouse clickhouse://HOST:PORT/DB [--group riskd] [--retention-days N]
   riskd backtest --clickhouse clickhouse://HOST:PORT/DB --rules DIR --from T --to T [--json]
+  riskd report --decisions FILE.jsonl --out report.html
+  riskd report --clickhouse clickhouse://HOST:PORT/DB --from T --to T --out report.html
   riskd demo [--rate EVENTS_PER_S]
   riskd rules check [--samples FILE[,FILE...]] [--geoip-city F] [--geoip-asn F] [DIR...]
   riskd rules test [--require-coverage] DIR|FILE...
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = sinkCmd(ctx, args[1:], stderr)
 	case "backtest":
 		err = backtestCmd(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = reportCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "rules":

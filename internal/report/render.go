@@ -50,6 +50,7 @@ type page struct {
 	BucketWidth                string
 	Actions, Modes             []legendItem
 	ActionChart, ModeChart     vchart
+	SanctionChart              *vchart // step_up and lockout alone, when allows would dwarf them
 	Rules, Subjects, Detectors topList
 }
 
@@ -66,6 +67,10 @@ func Render(w io.Writer, a *Aggregate, m Meta) error {
 		p.BucketWidth = widthText(width)
 		p.ActionChart = newVChart(buckets, width, byAction)
 		p.ModeChart = newVChart(buckets, width, byMode)
+		if c := a.Counts; c.Action[0] > 0 && c.Action[1]+c.Action[2] > 0 {
+			sc := newVChart(buckets, width, bySanction)
+			p.SanctionChart = &sc
+		}
 	}
 	for i, s := range byAction(a.Counts) {
 		p.Actions = append(p.Actions, legendItem{ActionNames[i], s.Fill, s.Value})

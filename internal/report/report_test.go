@@ -201,8 +201,8 @@ func TestRenderCharts(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := buf.String()
-	if n := strings.Count(page, "<svg"); n != 5 {
-		t.Errorf("%d charts, want 5 (two over time, rules, subjects, detectors)", n)
+	if n := strings.Count(page, "<svg"); n != 6 {
+		t.Errorf("%d charts, want 6 (three over time, rules, subjects, detectors)", n)
 	}
 	for _, c := range []string{ColorAllow, ColorStepUp, ColorLockout, ColorEnforce, ColorShadow} {
 		if !strings.Contains(page, `fill="`+c+`"`) {
