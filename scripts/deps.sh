@@ -4,8 +4,8 @@
 # prometheus for its promtool, which checks and unit-tests the alert rules
 # under deploy/prometheus (the prometheus service itself is not used), and
 # kcat, librdkafka's client, with which a test checks the topic contracts
-# outside Go. It
-# does nothing for what is already there, and says what to install when it
+# outside Go, and chromium, in which a test renders riskd report's page
+# headless. It does nothing for what is already there, and says what to install when it
 # cannot install itself. Two runs at once (two `make test`) install one
 # after the other: the second waits on a lock, then finds everything there.
 set -euo pipefail
@@ -15,6 +15,7 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 [ -x /usr/sbin/clickhouse-server ] || command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
 command -v kcat >/dev/null || missing+=(kcat)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
