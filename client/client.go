@@ -1,8 +1,8 @@
 // Package client is what a downstream service (an API gateway, an auth
 // server, a payment service) imports to act on riskd's decisions. A Client
 // follows the decisions topic and answers Check(kind, id) from memory with
-// the strongest action in force for that subject and when it ends, in
-// well under a microsecond, so a login path can ask on every request.
+// the strongest action in force for that subject and when it ends,
+// without a network round trip, so a login path can ask on every request.
 //
 // It depends only on the decision contract (JSON, version 1) and kafka-go,
 // never on riskd's engine.
@@ -94,7 +94,8 @@ type Config struct {
 	OnError func(error)
 	// OnDegraded is called when the client becomes degraded (true) and
 	// when it recovers (false), with the stats at that moment; for a log
-	// line, a metric or an alert.
+	// line, a metric or an alert. A client starts degraded, so the first
+	// call, false, is its first catch-up.
 	OnDegraded func(degraded bool, s Stats)
 }
 

@@ -35,11 +35,9 @@ func (c *Client) Run(ctx context.Context) error {
 		return errors.New("client: Run called twice: one Run per Client follows the whole topic")
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	kc := &kafka.Client{
-		Addr:      kafka.TCP(c.cfg.Brokers...),
-		Transport: &kafka.Transport{TLS: c.cfg.TLS, SASL: c.cfg.SASL},
-		Timeout:   5 * time.Second,
-	}
+	tp := &kafka.Transport{TLS: c.cfg.TLS, SASL: c.cfg.SASL}
+	defer tp.CloseIdleConnections()
+	kc := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: tp, Timeout: 5 * time.Second}
 	looks := make(chan look)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.watch(ctx, kc, looks) })

@@ -133,3 +133,30 @@ func TestTableSweep(t *testing.T) {
 		t.Errorf("sweep at 1 h forgot %d, holds %d; want 5 and 0", n, tb.len())
 	}
 }
+
+// BenchmarkCheck measures Check from parallel request goroutines on a
+// client holding 100,000 subjects.
+func BenchmarkCheck(b *testing.B) {
+	c, err := New(Config{Brokers: []string{"k:9092"}, Policy: FailOpen})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for i := range 100_000 {
+		d := about(fmt.Sprint(i), Lockout, time.Hour)
+		d.ExpiresAt = now.Add(time.Hour)
+		c.table.apply(d, now)
+	}
+	ids := make([]string, 1024) // subjects held
+	for i := range ids {
+		ids[i] = fmt.Sprint(i * 97 % 200_000)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			c.Check("user", ids[i%len(ids)])
+			i++
+		}
+	})
+}
