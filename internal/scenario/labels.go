@@ -37,7 +37,8 @@ type Lookalike struct {
 	ID      string   `json:"id"`
 	Class   string   `json:"class"`
 	UserIDs []string `json:"user_ids"`
-	IP      string   `json:"ip,omitempty"` // the shared address or network (CIDR), if any
+	IP      string   `json:"ip,omitempty"`  // the shared address or network (CIDR), if any
+	ASN     string   `json:"asn,omitempty"` // its network's AS ("AS64760"), if any
 	Expect  string   `json:"expect"`
 	Why     string   `json:"why,omitempty"`
 }

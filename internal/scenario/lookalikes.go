@@ -12,6 +12,17 @@ import (
 // an employee's of long standing are.
 const settled = 5 * day
 
+// payments is how many payments a look-alike's session on day d of its
+// settled history makes: none on the first two, when its places are still
+// new (new_for) and a payment from one would fairly be stepped up, as on
+// any account's first days.
+func (g *gen) payments(d int) int {
+	if d < 2 {
+		return 0
+	}
+	return g.r.IntN(2)
+}
+
 // cgnat: n subscribers of one London mobile carrier share a CGNAT pool of
 // four addresses in one /24, most of them the first. They log in one to
 // three times a day, a quarter of the time from home broadband, and now
@@ -37,11 +48,11 @@ func (g *gen) cgnat(o Options, n int) {
 				if g.r.Float64() < 0.25 {
 					ip = u.homeIP
 				}
-				g.session(u, first.Add(time.Duration(d)*day+7*time.Hour+g.minutes(15*60)), ip, u.mobileIP, g.r.IntN(2))
+				g.session(u, first.Add(time.Duration(d)*day+7*time.Hour+g.minutes(15*60)), ip, u.mobileIP, g.payments(d))
 			}
 		}
 	}
-	g.lookalike(Lookalike{ID: "cgnat-00", Class: "cgnat", UserIDs: ids, IP: cgnatPool + "0/24", Expect: ExpectAllow,
+	g.lookalike(Lookalike{ID: "cgnat-00", Class: "cgnat", UserIDs: ids, IP: cgnatPool + "0/24", ASN: "AS64760", Expect: ExpectAllow,
 		Why: "a carrier's CGNAT address carries many subscribers and their typos; locking it locks them all"})
 }
 
@@ -63,13 +74,13 @@ func (g *gen) vpn(o Options, n int) {
 		first := o.Start.Add(-settled)
 		for d := range 5 + o.Days {
 			at := first.Add(time.Duration(d) * day)
-			g.session(u, at.Add(8*time.Hour+g.minutes(90)), vpnEgress, vpnEgress, g.r.IntN(2))
-			if g.r.Float64() < 0.6 {
-				g.session(u, at.Add(19*time.Hour+g.minutes(3*60)), u.homeIP, u.mobileIP, g.r.IntN(2))
+			g.session(u, at.Add(8*time.Hour+g.minutes(90)), vpnEgress, vpnEgress, g.payments(d))
+			if d < 2 || g.r.Float64() < 0.6 {
+				g.session(u, at.Add(19*time.Hour+g.minutes(3*60)), u.homeIP, u.mobileIP, g.payments(d))
 			}
 		}
 	}
-	g.lookalike(Lookalike{ID: "company-vpn-00", Class: "company_vpn", UserIDs: ids, IP: vpnEgress, Expect: ExpectAllow,
+	g.lookalike(Lookalike{ID: "company-vpn-00", Class: "company_vpn", UserIDs: ids, IP: vpnEgress, ASN: "AS64770", Expect: ExpectAllow,
 		Why: "a company's VPN egress carries its employees, a morning's typos among them"})
 }
 
@@ -105,7 +116,11 @@ func (g *gen) forgetful(o Options, attackDay time.Time, i int) {
 		t = t.Add(g.seconds(5*60, 20*60))
 		g.emit(t, "account_change", u.id, with(u.homeIP, Event{"change": Event{"field": "password"}}))
 	}
-	g.session(u, t.Add(g.seconds(60, 5*60)), u.homeIP, u.mobileIP, 0)
+	// In at last, without the typo a session may start with: the
+	// failures above are the whole of the day's.
+	t = t.Add(g.seconds(60, 5*60))
+	g.emit(t, "login", u.id, with(u.homeIP, Event{"outcome": "success"}))
+	g.emit(t.Add(time.Second), "token_issue", u.id, with(u.homeIP, Event{"token_id": fmt.Sprintf("tok-%s-forgot", u.id)}))
 	g.lookalike(Lookalike{ID: fmt.Sprintf("forgetful-%02d", i), Class: "forgetful_user", UserIDs: []string{u.id}, Expect: ExpectStepUpOK,
 		Why: "success-after-burst-step-up: a success after many failures may be a guessed password, so a second factor is fair; a lockout is not"})
 }

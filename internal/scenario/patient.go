@@ -32,21 +32,20 @@ func (g *gen) patientBruteForce(u *user, at time.Time, i int) {
 // right subject is the network (the /24), not each address: an address's
 // few failures look like a CGNAT address's typos, and it has finished
 // before any per-address count could grow.
-func (g *gen) distributedSpray(benign []*user, at time.Time, i int) {
+func (g *gen) distributedSpray(tg *targets, at time.Time, i int) {
 	prefix := fmt.Sprintf("%s%d.", hostingNet, 10+i%50)
-	perm := g.r.Perm(len(benign))
 	var ids []string
 	for a := range 18 + g.r.IntN(5) {
 		ip := fmt.Sprintf("%s%d", prefix, 2+a*11)
 		t := at.Add(g.minutes(3 * 60))
 		for range 2 + g.r.IntN(3) {
-			if len(perm) == 0 {
+			u := tg.next(t)
+			if u == nil {
 				break
 			}
-			u := benign[perm[0]]
-			perm = perm[1:]
 			for range 1 + g.r.IntN(2) {
 				ids = append(ids, g.fail(t, u.id, ip, "bad_password", Event{"user_agent": toolAgent}))
+				tg.hit(u.id, t)
 				t = t.Add(g.seconds(5, 60))
 			}
 			t = t.Add(g.seconds(60, 600))

@@ -62,11 +62,12 @@ func (g *gen) shaped(o Options, benign []*user, attackDay time.Time) {
 	for i := range s.PatientBruteForce {
 		g.patientBruteForce(victim("pbf", i), attackDay.Add(g.minutes(8*60)), i)
 	}
+	tg := g.newTargets(benign)
 	for i := range s.DistributedSpray {
-		g.distributedSpray(benign, attackDay.Add(8*time.Hour+g.minutes(8*60)), i)
+		g.distributedSpray(tg, attackDay.Add(8*time.Hour+g.minutes(8*60)), i)
 	}
 	for i := range s.CredentialStuffing {
-		g.credentialStuffing(o, benign, attackDay.Add(g.minutes(6*60)), i)
+		g.credentialStuffing(o, tg, attackDay.Add(g.minutes(6*60)), i)
 	}
 	for i := range s.PatientPaymentFraud {
 		g.patientPaymentFraud(o, attackDay.Add(7*time.Hour+g.minutes(3*60)), i)

@@ -15,7 +15,7 @@ import (
 // the attacker's tool changes the account's email and pays a mule. A third
 // of the taken-over accounts are dormant (no history in the traffic), as
 // stuffing favours, so new_device has nothing to compare with.
-func (g *gen) credentialStuffing(o Options, benign []*user, at time.Time, i int) {
+func (g *gen) credentialStuffing(o Options, tg *targets, at time.Time, i int) {
 	subject, where := "ip", ""
 	var addrs []string
 	spacing := func() time.Duration { return stuffSpacing + g.seconds(0, 3*60) }
@@ -36,7 +36,6 @@ func (g *gen) credentialStuffing(o Options, benign []*user, at time.Time, i int)
 	for len(hits) < takeovers {
 		hits[g.r.IntN(tries)] = true
 	}
-	perm := g.r.Perm(len(benign))
 	dev := fmt.Sprintf("dev-stuffer-%02d", i)
 	var ids []string
 	t, k := at, 0
@@ -51,11 +50,17 @@ func (g *gen) credentialStuffing(o Options, benign []*user, at time.Time, i int)
 			}
 			ids = append(ids, g.takeover(u, t, ip, dev, i, k, dormant))
 			k++
-		case g.r.Float64() < 0.5 || len(perm) == 0:
-			ids = append(ids, g.fail(t, fmt.Sprintf("stuffed-%02d-%03d", i, n), ip, "unknown_user", Event{"user_agent": toolAgent}))
 		default:
-			ids = append(ids, g.fail(t, benign[perm[0]].id, ip, "bad_password", Event{"user_agent": toolAgent}))
-			perm = perm[1:]
+			var u *user
+			if g.r.Float64() < 0.5 {
+				u = tg.next(t)
+			}
+			if u == nil {
+				ids = append(ids, g.fail(t, fmt.Sprintf("stuffed-%02d-%03d", i, n), ip, "unknown_user", Event{"user_agent": toolAgent}))
+				break
+			}
+			ids = append(ids, g.fail(t, u.id, ip, "bad_password", Event{"user_agent": toolAgent}))
+			tg.hit(u.id, t)
 		}
 		t = t.Add(spacing())
 	}
