@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -66,5 +67,15 @@ func CheckDecisions(t testing.TB, ds []rules.Decision) int {
 	})
 }
 
-// DecisionLine is the identity, for CheckDecisionLines on lines.
-func DecisionLine(line []byte) []byte { return line }
+// CheckDecisionJSONL is CheckDecisionLines for the non-blank lines of
+// JSON Lines output (riskd replay's, a golden case's).
+func CheckDecisionJSONL(t testing.TB, data []byte) int {
+	t.Helper()
+	var lines [][]byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	return CheckDecisionLines(t, lines, func(l []byte) []byte { return l })
+}
