@@ -18,6 +18,9 @@ import (
 // one validation, the flag's own, covers all three, and an error names the
 // key and where it came from.
 func layered(fs *flag.FlagSet, args []string, env func(string) string) error {
+	if err := refuseSecretArgs(args); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -79,6 +82,9 @@ func applyFile(fs *flag.FlagSet, path string) error {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
+		if secretKeys[k.Value] {
+			return fmt.Errorf("%s:%d: %w", path, k.Line, secretRefused(k.Value))
+		}
 		if k.Value == "config" || fs.Lookup(k.Value) == nil {
 			return fmt.Errorf("%s:%d: unknown key %q (keys are the command's flag names; see riskd %s -h)", path, k.Line, k.Value, fs.Name())
 		}

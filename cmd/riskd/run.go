@@ -58,6 +58,7 @@ type runFlags struct {
 	logLevel       choiceFlag
 	logFormat      choiceFlag
 	sink           sinkSettings
+	kafkaSec       kafkaSecurityFlags
 	noSink         bool
 	pprof          bool
 }
@@ -89,7 +90,7 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.StringVar(&f.geoCity, "geoip-city", "", "MaxMind DB of the GeoIP2/GeoLite2 City schema (reloaded when the file is replaced)")
 	fs.StringVar(&f.geoASN, "geoip-asn", "", "MaxMind DB of the GeoLite2 ASN schema")
 	fs.StringVar(&f.rulesDir, "rules", "", "folder of rule files (default: the rule pack shipped in rules/)")
-	fs.StringVar(&f.clickhouse, "clickhouse", "", "ClickHouse DSN clickhouse://HOST:PORT/DB for features and decisions")
+	fs.StringVar(&f.clickhouse, "clickhouse", "", "ClickHouse DSN clickhouse://[USER:PASSWORD@]HOST:PORT/DB[?secure=true&tls_ca_file=PEM] for features and decisions; shown redacted (a password is better in RISKD_CLICKHOUSE)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: off)")
 	fs.Var(&f.emit, "emit", "which decisions to produce: non-allow or all")
 	fs.BoolVar(&f.createTopics, "create-topics", false, "create missing input and output topics at start")
@@ -107,6 +108,7 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.Var(&f.logLevel, "log-level", "debug, info, warn or error")
 	fs.Var(&f.logFormat, "log-format", "auto (console on a terminal, else JSON), json or console")
 	f.sink.register(fs)
+	f.kafkaSec.register(fs)
 	fs.BoolVar(&f.noSink, "no-sink", false, "with --clickhouse, only publish features: a separate `riskd sink` inserts them")
 	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's runtime profiles (/debug/pprof/) on --metrics-addr")
 	return f
@@ -188,6 +190,14 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sec, err := f.kafkaSec.build(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := sec.Check(ctx, cfg.Brokers); err != nil {
+		return err
+	}
+	cfg.Dialer, f.sink.kafka = sec.Dialer(), sec
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Metrics = stream.NewMetrics(reg)
@@ -206,7 +216,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		go watchGeoIP(ctx, db, log)
 	}
 
-	cfg.Writer = alerting.NewWriter(cfg.Brokers, alerting.WithAutoTopicCreation(!cfg.CreateTopics))
+	cfg.Writer = alerting.NewWriter(cfg.Brokers, writerOptions(sec, alerting.WithAutoTopicCreation(!cfg.CreateTopics))...)
 	defer cfg.Writer.Close()
 	stream, err := stream.New(cfg)
 	if err != nil {
@@ -217,10 +227,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer closeOps()
-	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Strs("topics", cfg.Topics).
+	log.Info().Strs("brokers", cfg.Brokers).Str("kafka_security", sec.String()).Str("group", cfg.Group).Strs("topics", cfg.Topics).
 		Str("rules_version", cfg.Rules.Version).Int("rules", len(cfg.Rules.Rules)).Msg("starting")
 
-	return runUntilStopped(ctx, stream, cfg.DrainTimeout, log)
+	return sec.Explain(runUntilStopped(ctx, stream, cfg.DrainTimeout, log), cfg.Brokers)
 }
 
 // startOps serves /metrics, /healthz, /readyz and /-/reload (and

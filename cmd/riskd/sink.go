@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/riskd/riskd/internal/kafkasec"
 	"github.com/riskd/riskd/storage"
 	"github.com/riskd/riskd/storage/sink"
 )
@@ -25,6 +26,7 @@ type sinkSettings struct {
 	retentionDays int
 	maxRows       int
 	dlqTopic      string
+	kafka         *kafkasec.Security // the Kafka connections' TLS and SASL; nil: plain
 }
 
 func (s *sinkSettings) register(fs *flag.FlagSet) {
@@ -76,13 +78,14 @@ func runSink(ctx context.Context, dsn string, brokers []string, group, decisions
 			}
 		}()
 	}
-	return sink.Run(ctx, sink.Config{
-		Brokers: brokers, Group: group + "-sink",
+	err = sink.Run(ctx, sink.Config{
+		Brokers: brokers, Group: group + "-sink", Dialer: s.kafka.Dialer(),
 		FeaturesTopic: s.featuresTopic, DecisionsTopic: decisionsTopic, DLQTopic: s.dlqTopic,
 		Features: storage.Features(conn, db), Decisions: storage.Decisions(conn, db),
 		MaxRows: s.maxRows, Log: log.With().Str("component", "sink").Logger(),
 		Metrics: sink.NewMetrics(reg),
 	})
+	return s.kafka.Explain(err, brokers)
 }
 
 // sinkCmd is `riskd sink`: the ClickHouse sink alone, for fleets that run
@@ -96,6 +99,15 @@ func sinkCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(f.brokers) == 0 || f.clickhouse == "" {
 		return usageError("sink needs --brokers HOST:PORT and --clickhouse clickhouse://HOST:PORT/DB")
 	}
+	sec, err := f.kafkaSec.build(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := sec.Check(ctx, f.brokers); err != nil {
+		return err
+	}
+	f.sink.kafka = sec
+	log.Info().Strs("brokers", f.brokers).Str("kafka_security", sec.String()).Str("clickhouse", storage.RedactDSN(f.clickhouse)).Msg("starting the sink")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if f.metricsAddr != "" {
@@ -109,7 +121,7 @@ func sinkCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	f.sink.dlqTopic = f.dlqTopic
-	err := runSink(ctx, f.clickhouse, f.brokers, f.group, f.decisionsTopic, f.sink, reg, log)
+	err = runSink(ctx, f.clickhouse, f.brokers, f.group, f.decisionsTopic, f.sink, reg, log)
 	if err == nil {
 		log.Info().Msg("sink stopped; uninserted rows stay in Kafka for the next start")
 	}

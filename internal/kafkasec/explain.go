@@ -55,7 +55,7 @@ func (sec *Security) Explain(err error, brokers []string) error {
 	)
 	switch {
 	case sec.SASL != nil && errors.Is(err, kafka.SASLAuthenticationFailed):
-		return fmt.Errorf("kafka %s: the brokers refused SASL %s login of user %q: check the password (%s or --kafka-sasl-password-file) and that the user exists for %s on the brokers (kafka-configs --alter --add-config for SCRAM): %w",
+		return fmt.Errorf("kafka %s: the brokers refused the SASL %s login of user %q: check the password (%s or --kafka-sasl-password-file) and that the brokers have this user for %s: %w",
 			at, sec.mechanism, sec.user, PasswordEnv, sec.mechanism, err)
 	case sec.SASL != nil && errors.Is(err, kafka.UnsupportedSASLMechanism):
 		return fmt.Errorf("kafka %s: the brokers do not offer SASL %s (user %q) on this listener: pick one of their sasl.enabled.mechanisms with --kafka-sasl-mechanism: %w",

@@ -174,7 +174,7 @@ func TestExplain(t *testing.T) {
 		want string // "" for err unchanged
 	}{
 		{"wrong password", fmt.Errorf("cannot reach the brokers: %w", kafka.SASLAuthenticationFailed),
-			`kafka b1:9093: the brokers refused SASL SCRAM-SHA-512 login of user "riskd"`},
+			`kafka b1:9093: the brokers refused the SASL SCRAM-SHA-512 login of user "riskd"`},
 		{"mechanism not offered", kafka.UnsupportedSASLMechanism, "do not offer SASL SCRAM-SHA-512"},
 		{"unknown authority", &x509.UnknownAuthorityError{}, "--kafka-tls-ca"},
 		{"certificate for another host", fmt.Errorf("dial: %w", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "b1"}), "not for the address dialled"},
