@@ -1,7 +1,10 @@
 package client
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,5 +41,28 @@ func TestDecode(t *testing.T) {
 				t.Errorf("Decode error %v, want ErrBadDecision saying %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+// TestDecodeGolden decodes every decision riskd writes in the golden cases:
+// the client reads what the engine writes.
+func TestDecodeGolden(t *testing.T) {
+	files, err := filepath.Glob("../testdata/golden/*/expected.jsonl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden decisions found (%v): run from the client folder", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			if d, err := Decode(line); err != nil || d.ExpiresAt.IsZero() || len(d.Reasons) == 0 {
+				t.Errorf("%s:%d: Decode = %+v, %v", name, i+1, d, err)
+			}
+		}
 	}
 }

@@ -106,7 +106,7 @@ func (c *Client) apply(m kafka.Message) {
 	d, err := Decode(m.Value)
 	if err != nil {
 		c.bad.Add(1)
-		c.cfg.OnError(fmt.Errorf("skipped the message at %s partition %d offset %d: %w", m.Topic, m.Partition, m.Offset, err))
+		c.cfg.OnError(fmt.Errorf("client: skipped the message at %s partition %d offset %d: %w", m.Topic, m.Partition, m.Offset, err))
 		return
 	}
 	c.mu.Lock()
