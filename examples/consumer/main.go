@@ -1,142 +1,101 @@
 // Command consumer is how a downstream service (an API gateway, an auth
-// server, a payment service) acts on riskd's decisions: it follows the
-// risk-decisions topic in its own consumer group and keeps, per subject,
-// the strongest action in force, which its request path asks before
-// letting a call through. It depends only on the decision contract (JSON,
-// version 1), not on riskd's code.
+// server, a payment service) acts on riskd's decisions with the client
+// package: it follows the risk-decisions topic, waits until it knows every
+// decision in force, and guards its requests with Check on the caller's
+// user id and address: a lockout is refused (403), a step-up asks for a
+// second factor (401), anything else goes through.
 //
-//	go run ./examples/consumer --brokers 127.0.0.1:9092 --group my-gateway
+//	go run ./examples/consumer --brokers 127.0.0.1:9092 --policy closed
+//	curl -H 'X-User-ID: alice' http://127.0.0.1:8080/
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
+	"fmt"
 	"log"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/riskd/riskd/client"
 )
 
-// Decision is the part of a riskd decision (contract §2) a service enforces.
-type Decision struct {
-	DecisionID string    `json:"decision_id"`
-	EventID    string    `json:"event_id"`
-	UserID     string    `json:"user_id"`
-	Subject    Subject   `json:"subject"`
-	Action     string    `json:"action"` // allow, step_up, lockout
-	Score      float64   `json:"score"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	Mode       string    `json:"mode"` // enforce or shadow: never act on shadow
-	Reasons    []struct {
-		Rule     string `json:"rule"`
-		Detector string `json:"detector"`
-		Summary  string `json:"summary"`
-	} `json:"reasons"`
+// checker is the part of *client.Client the guard uses.
+type checker interface {
+	Check(kind, id string) client.Result
 }
 
-// Subject is what an action applies to.
-type Subject struct {
-	Kind string `json:"kind"` // user, ip, device, token
-	ID   string `json:"id"`
-}
-
-var strength = map[string]int{"allow": 0, "step_up": 1, "lockout": 2}
-
-// Enforcer holds the actions in force. Safe for concurrent use: the
-// consumer loop applies decisions while request handlers call Check.
-type Enforcer struct {
-	mu     sync.Mutex
-	active map[Subject]Decision
-}
-
-// NewEnforcer returns an empty enforcer.
-func NewEnforcer() *Enforcer { return &Enforcer{active: map[Subject]Decision{}} }
-
-// Apply records d. Shadow decisions and allows are not enforced; a
-// redelivered decision (same decision_id) changes nothing; a weaker action
-// never shortens a stronger one still in force.
-func (e *Enforcer) Apply(d Decision, now time.Time) {
-	if d.Mode != "enforce" || d.Action == "allow" || !d.ExpiresAt.After(now) {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cur, ok := e.active[d.Subject]
-	if ok && cur.ExpiresAt.After(now) && strength[cur.Action] > strength[d.Action] {
-		return
-	}
-	if ok && cur.Action == d.Action && cur.ExpiresAt.After(d.ExpiresAt) {
-		return
-	}
-	e.active[d.Subject] = d
-}
-
-// Check returns the action in force for a subject at now ("allow" when
-// none), and the decision behind it.
-func (e *Enforcer) Check(kind, id string, now time.Time) (string, Decision) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	d, ok := e.active[Subject{kind, id}]
-	if !ok || !d.ExpiresAt.After(now) {
-		delete(e.active, Subject{kind, id})
-		return "allow", Decision{}
-	}
-	return d.Action, d
-}
-
-// Follow reads decisions from r into e until ctx ends. Offsets are
-// committed after a decision is applied, so none is skipped.
-func Follow(ctx context.Context, r *kafka.Reader, e *Enforcer) error {
-	for {
-		m, err := r.FetchMessage(ctx)
+// Guard refuses a request whose user (header X-User-ID) or address is
+// locked out, asks for a second factor when either is under step-up, and
+// passes the rest to next. It names the decision in a response header, so
+// support can find its reasons, and never the reasons themselves.
+func Guard(c checker, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
-			return err
+			ip = r.RemoteAddr
 		}
-		var d Decision
-		if err := json.Unmarshal(m.Value, &d); err != nil {
-			log.Printf("skipping undecodable decision at offset %d: %v", m.Offset, err)
-		} else {
-			e.Apply(d, time.Now())
+		res := c.Check("ip", ip)
+		if user := r.Header.Get("X-User-ID"); user != "" {
+			if u := c.Check("user", user); strength(u.Action) > strength(res.Action) {
+				res = u
+			}
 		}
-		if err := r.CommitMessages(ctx, m); err != nil {
-			return err
+		if res.DecisionID != "" {
+			w.Header().Set("Riskd-Decision", res.DecisionID)
 		}
-	}
+		switch res.Action {
+		case client.Lockout: // no Retry-After: when a lockout ends is not the caller's to know
+			http.Error(w, "refused", http.StatusForbidden)
+		case client.StepUp:
+			http.Error(w, "second factor required", http.StatusUnauthorized)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func strength(a client.Action) int {
+	return map[client.Action]int{client.Allow: 0, client.StepUp: 1, client.Lockout: 2}[a]
 }
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka brokers")
-	group := flag.String("group", "example-gateway", "this service's consumer group")
+	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma-separated")
 	topic := flag.String("topic", "risk-decisions", "riskd's decisions topic")
+	policy := flag.String("policy", "closed", "when behind the topic: open (answer from what is known) or closed (step-up for everyone)")
+	lookback := flag.Duration("lookback", 7*24*time.Hour, "how far back a start reads: at least the longest expiry of your rules")
+	listen := flag.String("listen", "127.0.0.1:8080", "address of the guarded HTTP service")
 	flag.Parse()
+	p, ok := map[string]client.Policy{"open": client.FailOpen, "closed": client.FailClosed}[*policy]
+	if !ok {
+		log.Fatalf("--policy %q: want open or closed", *policy)
+	}
+	c, err := client.New(client.Config{
+		Brokers: strings.Split(*brokers, ","), Topic: *topic, Policy: p, Lookback: *lookback,
+		OnError: func(err error) { log.Print(err) },
+		OnDegraded: func(degraded bool, s client.Stats) {
+			log.Printf("degraded=%v: %d decisions behind, last caught up %s ago", degraded, s.Lag, s.Staleness.Round(time.Millisecond))
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        strings.Split(*brokers, ","),
-		GroupID:        *group,
-		Topic:          *topic,
-		MaxWait:        500 * time.Millisecond,
-		CommitInterval: time.Second, // commit in the background, not one request per message
-		// Pick up partitions added later, and the topic itself if it is
-		// created after this service starts.
-		WatchPartitionChanges: true,
-	})
-	defer r.Close()
-	e := NewEnforcer()
-	go func() {
-		for range time.Tick(5 * time.Second) {
-			e.mu.Lock()
-			log.Printf("%d subjects under step-up or lockout", len(e.active))
-			e.mu.Unlock()
-		}
-	}()
-	if err := Follow(ctx, r, e); err != nil && ctx.Err() == nil {
+	go c.Run(ctx)
+	if err := c.WaitCaughtUp(ctx); err != nil {
+		log.Fatalf("stopped before catching up with %s: %v", *topic, err)
+	}
+	log.Printf("caught up: %d subjects under step-up or lockout; serving on %s", c.Stats().Subjects, *listen)
+	srv := &http.Server{Addr: *listen, ReadHeaderTimeout: 5 * time.Second,
+		Handler: Guard(c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "welcome") }))}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
 }
