@@ -60,6 +60,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			sink.Flush()
+			testenv.CheckDecisionJSONL(t, out.Bytes())
 			compare(t, filepath.Join(dir, "expected.jsonl"), out.Bytes())
 			compare(t, filepath.Join(dir, "rejected.txt"), rejected.Bytes())
 		})

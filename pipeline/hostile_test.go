@@ -30,6 +30,7 @@ func TestHostileInputChangesNothingForOthers(t *testing.T) {
 	clean, _ := testenv.ReplayAll(t, traffic, true)
 	got, sum := testenv.ReplayAll(testenv.Quiet{T: t}, mixed, true)
 	t.Logf("%s", sum)
+	testenv.CheckDecisions(t, got)
 
 	want := map[string]string{}
 	for _, d := range clean {

@@ -160,6 +160,7 @@ func (f *fault) check(t *testing.T, b streamtest.Broker, topic string) {
 	all, quiet := streamtest.HaveAll(f.want), streamtest.Quiet(2*time.Second)
 	got := streamtest.Consume(t, b, topic, 2*time.Minute, func(r []*kgo.Record) bool { return all(r) && quiet(r) })
 	byID, total := streamtest.DecisionIDs(t, got)
+	testenv.CheckDecisionLines(t, got, func(r *kgo.Record) []byte { return r.Value })
 	extra := 0
 	for id := range byID {
 		if _, ok := f.byID[id]; !ok {

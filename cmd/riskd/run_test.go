@@ -23,6 +23,7 @@ import (
 	"github.com/riskd/riskd/internal/chtest"
 	"github.com/riskd/riskd/internal/scenario"
 	"github.com/riskd/riskd/internal/streamtest"
+	"github.com/riskd/riskd/internal/testenv"
 )
 
 // TestMain lets a test start this binary as `riskd` (see riskd).
@@ -140,6 +141,7 @@ func TestRunCommand(t *testing.T) {
 				return seen == len(want)
 			})
 			t.Logf("%s: %d decisions on the topic, %d from replay", b.Name, len(got), len(want))
+			testenv.CheckDecisionLines(t, got, func(r *kgo.Record) []byte { return r.Value })
 			onTopic := map[string]bool{}
 			for _, r := range got {
 				onTopic[decisionID(string(r.Value))] = true

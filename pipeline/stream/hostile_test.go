@@ -40,6 +40,7 @@ func TestStreamHostile(t *testing.T) {
 				t.Fatalf("stop: %v after %s", err, took)
 			}
 			byID, n := streamtest.DecisionIDs(t, got)
+			testenv.CheckDecisionLines(t, got, func(r *kgo.Record) []byte { return r.Value })
 			for _, d := range want {
 				if _, ok := byID[d.DecisionID]; !ok {
 					t.Errorf("missing %s %s on %v", d.EventID, d.Action, d.Subject)
