@@ -5,6 +5,17 @@
 #   scripts/kafka.sh start     # prints the bootstrap address, e.g. 127.0.0.1:39092
 #   scripts/kafka.sh stop
 #   scripts/kafka.sh restart   # stop and start again: same data, same ports
+#   scripts/kafka.sh env       # prints the SASL_SSL listener's RISKD_TEST_* variables
+#
+# Besides the plaintext listener, whose address start prints, the broker has
+# a SASL_SSL one on a port of its own, for the tests of riskd's TLS and SASL
+# settings: its certificate (for 127.0.0.1 and localhost) is signed by a CA
+# made at start ($dir/tls/ca.pem), and it takes PLAIN, SCRAM-SHA-256 and
+# SCRAM-SHA-512 logins of the user riskd, whose password, random per start,
+# is in $dir/sasl/password (the SCRAM credentials are written at format
+# time). `eval "$(scripts/kafka.sh env)"` exports RISKD_TEST_KAFKA_SASL (the
+# listener's address), RISKD_TEST_KAFKA_CA, RISKD_TEST_KAFKA_SASL_USER and
+# RISKD_TEST_KAFKA_SASL_PASSWORD_FILE; scripts/with-services.sh does.
 #
 # The jars come from Maven Central through scripts/kafka/pom.xml and are cached
 # in $RISKD_CACHE (default ~/.cache/riskd), so only the first run downloads;
@@ -83,31 +94,74 @@ launch() {
 	release_ports
 	rm -rf "$dir"
 	mkdir -p "$dir/data"
-	local port cport
+	local port cport sport
 	port=$(free_port)
 	cport=$(free_port)
 	while [ "$port" = "$cport" ]; do cport=$(free_port); done
+	sport=$(free_port)
+	while [ "$sport" = "$port" ] || [ "$sport" = "$cport" ]; do sport=$(free_port); done
+	secrets
 	configure
-	local cluster
+	local cluster password
+	password=$(cat "$dir/sasl/password")
 	cluster=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/stderr") ||
 		die "StorageTool random-uuid failed: $(tail -5 "$dir/stderr")"
 	"${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties" \
+		--add-scram "SCRAM-SHA-256=[name=$sasl_user,password=$password]" \
+		--add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$password]" \
 		>>"$dir/format.log" 2>&1 || die "StorageTool format failed: $(tail -5 "$dir/format.log")"
 	boot "$port"
 }
 
+# sasl_user is the user of the SASL_SSL listener's logins.
+sasl_user=riskd
+
+# secrets makes what the SASL_SSL listener needs in $dir: a CA, the
+# broker's certificate and key signed by it (PKCS#8 PEM, as Kafka reads
+# it), and the password of $sasl_user, random, readable by its owner only.
+secrets() {
+	command -v openssl >/dev/null || die "openssl not found: install it (apt-get install openssl)"
+	local tls=$dir/tls
+	mkdir -p "$tls" "$dir/sasl"
+	chmod 700 "$dir/sasl"
+	(umask 077 && openssl rand -hex 24 >"$dir/sasl/password")
+	{
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=riskd test CA" \
+			-keyout "$tls/ca.key" -out "$tls/ca.pem" &&
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+				-keyout "$tls/broker.key" -out "$tls/broker.csr" &&
+			printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/broker.ext" &&
+			openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+				-days 2 -extfile "$tls/broker.ext" -out "$tls/broker.pem" &&
+			openssl pkcs8 -topk8 -nocrypt -in "$tls/broker.key" -out "$tls/broker.pk8"
+	} >>"$dir/openssl.log" 2>&1 || die "openssl could not make the test certificates: $(tail -5 "$dir/openssl.log")"
+	# Kafka's PEM key store is one file: the key, then the certificate chain.
+	cat "$tls/broker.pk8" "$tls/broker.pem" "$tls/ca.pem" >"$tls/keystore.pem"
+	chmod 600 "$tls"/*.key "$tls/broker.pk8" "$tls/keystore.pem"
+}
+
 # configure writes the broker's and its logger's settings into $dir for
-# $port and $cport, and sets java to the command line that runs Kafka's tools.
+# $port, $cport and $sport (the SASL_SSL listener, with the secrets of
+# $dir), and sets java to the command line that runs Kafka's tools.
 configure() {
+	local password
+	password=$(cat "$dir/sasl/password")
+	(umask 077 && : >"$dir/server.properties") # it holds the PLAIN password
 	cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_SSL://127.0.0.1:$sport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$dir/tls/keystore.pem
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$password";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$dir/data
 num.partitions=4
 auto.create.topics.enable=false
@@ -145,6 +199,7 @@ boot() {
 		if tail -n +"$((mark + 1))" "$dir/server.log" 2>/dev/null | grep -q "Kafka Server started"; then
 			address=127.0.0.1:$1
 			echo "$address" >"$dir/address"
+			echo "127.0.0.1:$sport" >"$dir/sasl-address"
 			return
 		fi
 		if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
@@ -163,10 +218,11 @@ boot() {
 restart() {
 	[ -f "$dir/server.properties" ] || die "no broker to restart in $dir: run kafka.sh start first"
 	stop 300
-	local port cport
+	local port cport sport
 	port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$dir/server.properties")
 	cport=$(sed -n 's/^controller.quorum.voters=1@127.0.0.1:\([0-9]*\)$/\1/p' "$dir/server.properties")
-	[ -n "$port" ] && [ -n "$cport" ] || die "cannot read the ports of $dir/server.properties"
+	sport=$(sed -n 's/^listeners=.*SASL_SSL:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$dir/server.properties")
+	[ -n "$port" ] && [ -n "$cport" ] && [ -n "$sport" ] || die "cannot read the ports of $dir/server.properties"
 	configure
 	local address
 	boot "$port"
@@ -174,12 +230,23 @@ restart() {
 	echo "$address"
 }
 
+# env prints the SASL_SSL listener's test variables as shell assignments.
+print_env() {
+	[ -f "$dir/sasl-address" ] || die "no broker started in $dir: run kafka.sh start first"
+	echo "RISKD_TEST_KAFKA_SASL=$(cat "$dir/sasl-address")"
+	echo "RISKD_TEST_KAFKA_CA=$dir/tls/ca.pem"
+	echo "RISKD_TEST_KAFKA_SASL_USER=$sasl_user"
+	echo "RISKD_TEST_KAFKA_SASL_PASSWORD_FILE=$dir/sasl/password"
+	echo "export RISKD_TEST_KAFKA_SASL RISKD_TEST_KAFKA_CA RISKD_TEST_KAFKA_SASL_USER RISKD_TEST_KAFKA_SASL_PASSWORD_FILE"
+}
+
 case "${1:-}" in
 start) start ;;
 restart) restart ;;
+env) print_env ;;
 stop)
 	stop
 	release_ports
 	;;
-*) die "usage: kafka.sh start|restart|stop" ;;
+*) die "usage: kafka.sh start|restart|stop|env" ;;
 esac

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # with-services.sh runs a command with the integration tests' services up:
 # Apache Kafka (scripts/kafka.sh) and ClickHouse (scripts/clickhouse.sh). It
-# exports their addresses as RISKD_TEST_KAFKA and RISKD_TEST_CLICKHOUSE, sets
+# exports their addresses as RISKD_TEST_KAFKA and RISKD_TEST_CLICKHOUSE (and
+# the broker's SASL_SSL listener's as RISKD_TEST_KAFKA_SASL, with
+# RISKD_TEST_KAFKA_CA, RISKD_TEST_KAFKA_SASL_USER and
+# RISKD_TEST_KAFKA_SASL_PASSWORD_FILE: see kafka.sh env), sets
 # RISKD_REQUIRE_SERVICES=1 so that a test missing one fails instead of
 # skipping, and stops them when the command ends.
 #
@@ -50,8 +53,11 @@ trap 'exit 129' HUP
 
 echo "with-services: services' folder $RISKD_RUN$([ -z "$own" ] || echo ' (removed on exit)')" >&2
 RISKD_TEST_KAFKA=$("$here/kafka.sh" start)
+# The same broker's SASL_SSL listener: RISKD_TEST_KAFKA_SASL, its CA, user
+# and password file.
+eval "$("$here/kafka.sh" env)"
 RISKD_TEST_CLICKHOUSE=$("$here/clickhouse.sh" start)
 export RISKD_TEST_KAFKA RISKD_TEST_CLICKHOUSE RISKD_REQUIRE_SERVICES=1
-echo "with-services: Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml") (KRaft, from Maven Central jars) at $RISKD_TEST_KAFKA" >&2
+echo "with-services: Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml") (KRaft, from Maven Central jars) at $RISKD_TEST_KAFKA, SASL_SSL (PLAIN, SCRAM-SHA-256/512; CA $RISKD_TEST_KAFKA_CA) at $RISKD_TEST_KAFKA_SASL" >&2
 echo "with-services: ClickHouse $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null) (Debian's clickhouse-server, unprivileged) at $RISKD_TEST_CLICKHOUSE" >&2
 "$@"
