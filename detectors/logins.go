@@ -65,7 +65,13 @@ type IPs struct {
 	one   [1]Attempt // scratch for an address's inline attempt
 	users []uint64   // scratch for distinct counting
 	fails []uint64
+	cur   *IPState // the state of the event last processed (Current)
 }
+
+// Current returns the state of the address of the event Process last
+// took, for the rules to remember their decisions in. It is good until
+// the store next changes: the next Process or restore.
+func (p *IPs) Current() *IPState { return p.cur }
 
 // NewIPs returns an empty address stage. cfg must have passed Validate.
 func NewIPs(cfg Config) *IPs {
@@ -89,6 +95,7 @@ func (p *IPs) Process(ev *event.Event, f *Features) {
 	ts := ev.TS.UnixMilli()
 	future := p.clock.observe(ts)
 	st, created := p.store.Get(ipKeyOf(ev.IP), p.clock.now)
+	p.cur = st
 	window := cfg.SprayWindow.ms()
 	// An inline attempt is worked on in p.one, and so is the first one
 	// of an address: a list still there is one attempt, which set holds

@@ -14,6 +14,7 @@ type Users struct {
 	store *Store[string, UserState]
 	clock clock
 	names networkNames
+	cur   *UserState // the state of the event last processed (Current)
 }
 
 // networkNames interns the names of networks (an ASN in decimal) that
@@ -50,6 +51,11 @@ func NewUsers(cfg Config) *Users {
 	}
 }
 
+// Current returns the state of the user of the event Process last took,
+// for the rules to remember their decisions in; nil after a duplicate. It
+// is good until the store next changes: the next Process or restore.
+func (u *Users) Current() *UserState { return u.cur }
+
 // Store exposes the state, for metrics, snapshots and restore.
 func (u *Users) Store() *Store[string, UserState] { return u.store }
 
@@ -76,10 +82,12 @@ func (u *Users) Process(ev *event.Event, f *Features) {
 	integrity(ev, &f.Integrity)
 
 	st, created := u.store.Get(ev.UserID, u.clock.now)
+	u.cur = nil
 	if st.seen(hashString(ev.ID)) {
 		f.Stream.Duplicate = true
 		return
 	}
+	u.cur = st
 	s := step{ev: ev, ts: ts, cfg: &u.cfg, lateness: u.cfg.State.AllowedLateness.ms(), names: u.names}
 	if created {
 		st.First, st.Last = ts, ts

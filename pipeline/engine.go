@@ -50,6 +50,11 @@ func WithGeoCache(db *geoip.DB, size int) Option {
 	return func(e *Engine) { e.geo = geoip.NewCache(db, size) }
 }
 
+// WithBreaker makes the engine demote rules with b, which the engines of a
+// member share (see rules.Breaker). Without it an engine has a breaker of
+// its own that tells nobody of its trips.
+func WithBreaker(b *rules.Breaker) Option { return func(e *Engine) { e.eval.Breaker = b } }
+
 // WithRuleErrors sets the function told of every rule that failed on an
 // event; the rule is skipped for that event and the others decide (see
 // rules.Evaluator). It runs on the engine's goroutine.
@@ -70,6 +75,9 @@ func NewEngine(set *rules.Set, opts ...Option) *Engine {
 	}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.eval.Breaker == nil {
+		e.eval.Breaker = rules.NewBreaker(nil)
 	}
 	e.eval.OnError = e.ruleFailed
 	return e
@@ -121,7 +129,9 @@ func (e *Engine) DecideUser(ev *event.Event, now time.Time, out []rules.Decision
 		// state that includes the event itself would differ.
 		return out, false, nil
 	}
+	e.eval.Memory = e.users.Current()
 	out = e.eval.Evaluate(e.set, rules.UserStage, ev, &e.feats, e.emitAll, now, out)
+	e.eval.Memory = nil
 	return out, detectors.Wants(ev), nil
 }
 
@@ -152,8 +162,19 @@ func (e *Engine) DecideIP(ev *event.Event, userFeats *detectors.Features, now ti
 		e.feats = *userFeats
 	}
 	e.ips.Process(ev, &e.feats)
-	return e.eval.Evaluate(e.set, rules.IPStage, ev, &e.feats, false, now, out)
+	e.eval.Memory = e.ips.Current()
+	out = e.eval.Evaluate(e.set, rules.IPStage, ev, &e.feats, false, now, out)
+	e.eval.Memory = nil
+	return out
 }
+
+// Suppressed returns how many decisions each rule's quiet repeats left
+// out, by rule id; nil when none were. The map is the engine's: read it on
+// the engine's goroutine.
+func (e *Engine) Suppressed() map[string]uint64 { return e.eval.Suppressed }
+
+// Breaker returns the breaker the engine's rules answer to.
+func (e *Engine) Breaker() *rules.Breaker { return e.eval.Breaker }
 
 // Features returns the features of the last event decided.
 func (e *Engine) Features() *detectors.Features { return &e.feats }

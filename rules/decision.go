@@ -68,7 +68,9 @@ type Subject struct {
 }
 
 // Reason is one fired rule and its evidence. Mode, Action, Score and
-// Evidence extend the contract's {rule, detector, summary}.
+// Evidence extend the contract's {rule, detector, summary}. Mode is the
+// mode the rule decided in: shadow for an enforced rule the lockout
+// breaker demoted (the decision's Breaker says why).
 type Reason struct {
 	Rule     string  `json:"rule"`
 	Detector string  `json:"detector"`
@@ -77,6 +79,14 @@ type Reason struct {
 	Action   Action  `json:"action"`
 	Score    float64 `json:"score"`
 	Evidence any     `json:"evidence,omitempty"`
+}
+
+// Demoted is a rule of a decision that the lockout breaker demoted to
+// shadow: the contract's optional `breaker` field lists them.
+type Demoted struct {
+	Rule  string    `json:"rule"`
+	Why   string    `json:"why"`   // the ceiling it passed, with the counts
+	Since time.Time `json:"since"` // event time of the lockout that tripped it
 }
 
 // Decision is one risk decision (contract §2).
@@ -93,6 +103,9 @@ type Decision struct {
 	Reasons      []Reason
 	Mode         Mode
 	RulesVersion string
+	// Breaker lists the rules of Reasons the lockout breaker demoted to
+	// shadow (an extension of contract §2); empty when none was.
+	Breaker []Demoted
 }
 
 // TimeFormat is RFC 3339 with milliseconds, as decisions are written.
@@ -109,8 +122,9 @@ type wireDecision struct {
 	DecidedAt    string   `json:"decided_at"`
 	ExpiresAt    string   `json:"expires_at"`
 	Reasons      []Reason `json:"reasons"`
-	Mode         Mode     `json:"mode"`
-	RulesVersion string   `json:"rules_version"`
+	Mode         Mode      `json:"mode"`
+	RulesVersion string    `json:"rules_version"`
+	Breaker      []Demoted `json:"breaker,omitempty"`
 }
 
 // MarshalJSON writes the contract §2 object.
@@ -123,6 +137,7 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		DecisionID: d.DecisionID, EventID: d.EventID, UserID: d.UserID, Subject: d.Subject, Action: d.Action,
 		Score: d.Score, TS: d.TS.UTC().Format(TimeFormat), DecidedAt: d.DecidedAt.UTC().Format(TimeFormat),
 		ExpiresAt: d.ExpiresAt.UTC().Format(TimeFormat), Reasons: reasons, Mode: d.Mode, RulesVersion: d.RulesVersion,
+		Breaker: d.Breaker,
 	})
 }
 
@@ -133,7 +148,7 @@ func (d *Decision) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*d = Decision{DecisionID: w.DecisionID, EventID: w.EventID, UserID: w.UserID, Subject: w.Subject, Action: w.Action,
-		Score: w.Score, Reasons: w.Reasons, Mode: w.Mode, RulesVersion: w.RulesVersion}
+		Score: w.Score, Reasons: w.Reasons, Mode: w.Mode, RulesVersion: w.RulesVersion, Breaker: w.Breaker}
 	for _, t := range []struct {
 		s   string
 		dst *time.Time

@@ -17,21 +17,35 @@ import (
 	"github.com/riskd/riskd/detectors"
 )
 
-// decodeFile decodes the document of src into a fileSpec with cfg as the
-// target of its detectors section, which is at line. With KnownFields an
-// unknown key at any depth is a problem: a misspelt parameter is an error,
-// not a silent default. It returns the problems, one a line; ok reports
-// that spec.Rules is complete (at most unknown keys), to be compiled.
-func decodeFile(path string, src []byte, line int, cfg *detectors.Config) (spec fileSpec, problems []string, ok bool) {
-	spec.Detectors.cfg = cfg
+// targets are where a file's sections decode to, and their lines.
+type targets struct {
+	cfg              *detectors.Config
+	policy           *Policy
+	detLine, polLine int
+}
+
+// decodeFile decodes the document of src into a fileSpec with t's targets
+// for its detectors and decisions sections. With KnownFields an unknown
+// key at any depth is a problem: a misspelt parameter is an error, not a
+// silent default. It returns the problems, one a line; ok reports that
+// spec.Rules is complete (at most unknown keys), to be compiled.
+func decodeFile(path string, src []byte, t targets) (spec fileSpec, problems []string, ok bool) {
+	spec.Detectors.cfg, spec.Decisions.p = t.cfg, t.policy
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)
 	problems, ok = yamlProblems(path, 0, "", dec.Decode(&spec))
 	if spec.Detectors.decoded {
-		lines, decoded := yamlProblems(path, line, "detectors: ", spec.Detectors.err)
+		lines, decoded := yamlProblems(path, t.detLine, "detectors: ", spec.Detectors.err)
 		problems = append(problems, lines...)
-		if err := cfg.Validate(); decoded && err != nil {
-			problems = append(problems, fmt.Sprintf("%s:%d: %v", path, line, err))
+		if err := t.cfg.Validate(); decoded && err != nil {
+			problems = append(problems, fmt.Sprintf("%s:%d: %v", path, t.detLine, err))
+		}
+	}
+	if spec.Decisions.decoded {
+		lines, decoded := yamlProblems(path, t.polLine, "decisions: ", spec.Decisions.err)
+		problems = append(problems, lines...)
+		if err := t.policy.Validate(); decoded && err != nil {
+			problems = append(problems, fmt.Sprintf("%s:%d: %v", path, t.polLine, err))
 		}
 	}
 	return spec, problems, ok
@@ -117,6 +131,7 @@ var knownKeys = sync.OnceValue(func() map[string]string {
 	}
 	walk(reflect.TypeFor[fileSpec]())
 	walk(reflect.TypeFor[detectors.Config]())
+	walk(reflect.TypeFor[Policy]())
 	return known
 })
 

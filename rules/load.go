@@ -27,6 +27,7 @@ import (
 // parameters, or both.
 type fileSpec struct {
 	Detectors detectorsSpec `yaml:"detectors"`
+	Decisions policySpec    `yaml:"decisions"`
 	Rules     []ruleSpec    `yaml:"rules"`
 }
 
@@ -48,15 +49,17 @@ func (s *detectorsSpec) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 type ruleSpec struct {
-	ID          string  `yaml:"id"`
-	Description string  `yaml:"description"`
-	Detector    string  `yaml:"detector"`
-	When        string  `yaml:"when"`
-	Action      string  `yaml:"action"`
-	Subject     string  `yaml:"subject"`
-	Score       float64 `yaml:"score"`
-	Expires     string  `yaml:"expires"`
-	Mode        string  `yaml:"mode"`
+	ID          string       `yaml:"id"`
+	Description string       `yaml:"description"`
+	Detector    string       `yaml:"detector"`
+	When        string       `yaml:"when"`
+	Action      string       `yaml:"action"`
+	Subject     string       `yaml:"subject"`
+	Score       float64      `yaml:"score"`
+	Expires     string       `yaml:"expires"`
+	ExpiresExpr string       `yaml:"expires_expr"`
+	Mode        string       `yaml:"mode"`
+	Breaker     *breakerSpec `yaml:"breaker"`
 }
 
 // LoadError lists every problem found in a rule folder, each prefixed with
@@ -138,83 +141,122 @@ func subfolderHint(fsys fs.FS, dir, display string, entries []fs.DirEntry) strin
 // Parse builds a Set from file contents (paths gives the order and the names
 // used in errors).
 func Parse(paths []string, sources map[string][]byte) (*Set, error) {
-	set := &Set{Detectors: detectors.Defaults(), Files: paths}
-	var problems []string
-	add := func(path string, line int, format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("%s:%d: %s", path, line, fmt.Sprintf(format, args...)))
-	}
+	p := &loader{set: &Set{Detectors: detectors.Defaults(), Policy: DefaultPolicy(), Files: paths}, seen: map[string]string{}}
 	hash := sha256.New()
-	seen := map[string]string{}
-	detectorsFrom := ""
 	for _, path := range paths {
 		src := sources[path]
 		hash.Write([]byte(filepath.Base(path)))
 		hash.Write([]byte{0})
 		hash.Write(src)
 		hash.Write([]byte{0})
-
-		var root yaml.Node
-		if err := yaml.Unmarshal(src, &root); err != nil {
-			lines, _ := yamlProblems(path, 0, "", err)
-			problems = append(problems, lines...)
-			continue
-		}
-		if len(root.Content) == 0 {
-			continue
-		}
-		doc := root.Content[0]
-		det, detLine := yamlnode.Value(doc, "detectors"), doc.Line // a section merged in with << has no line
-		if det != nil {
-			detLine = det.Line
-		}
-		spec, lines, ok := decodeFile(path, src, detLine, &set.Detectors)
-		if spec.Detectors.decoded || det != nil {
-			if detectorsFrom != "" {
-				add(path, detLine, "detectors are already configured in %s; keep them in one file", detectorsFrom)
-			}
-			detectorsFrom = path
-		}
-		problems = append(problems, lines...)
-		if !ok {
-			continue
-		}
-		ruleNodes := yamlnode.Seq(doc, "rules")
-		for i, rs := range spec.Rules {
-			line := doc.Line // rules merged in with << have no line of their own
-			if i < len(ruleNodes) {
-				line = ruleNodes[i].Line
-			}
-			r, errs := compile(rs, path, line)
-			for _, e := range errs {
-				add(path, line, "rule %q: %s", rs.ID, e)
-			}
-			if r == nil {
-				continue
-			}
-			if prev, dup := seen[r.ID]; dup {
-				add(path, line, "rule id %q is already used at %s", r.ID, prev)
-				continue
-			}
-			seen[r.ID] = fmt.Sprintf("%s:%d", path, line)
-			set.Rules = append(set.Rules, r)
-		}
+		p.file(path, src)
 	}
-	if len(problems) > 0 {
-		for i, p := range problems {
+	p.finish()
+	if len(p.problems) > 0 {
+		for i, pr := range p.problems {
 			// One problem, one line, as promtool prints them: a YAML
 			// error can quote a value that spans lines.
-			problems[i] = strings.ReplaceAll(p, "\n", `\n`)
+			p.problems[i] = strings.ReplaceAll(pr, "\n", `\n`)
 		}
-		return nil, &LoadError{Problems: problems}
+		return nil, &LoadError{Problems: p.problems}
 	}
-	set.Version = hex.EncodeToString(hash.Sum(nil))[:12]
-	return set, nil
+	p.set.Version = hex.EncodeToString(hash.Sum(nil))[:12]
+	return p.set, nil
+}
+
+// loader gathers a Set and the problems of its files.
+type loader struct {
+	set      *Set
+	problems []string
+	seen     map[string]string // rule id: file:line
+	// detectorsFrom and decisionsFrom name the file of each section,
+	// which one file holds.
+	detectorsFrom, decisionsFrom string
+}
+
+func (p *loader) add(path string, line int, format string, args ...any) {
+	p.problems = append(p.problems, fmt.Sprintf("%s:%d: %s", path, line, fmt.Sprintf(format, args...)))
+}
+
+// file decodes one file into the set.
+func (p *loader) file(path string, src []byte) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(src, &root); err != nil {
+		lines, _ := yamlProblems(path, 0, "", err)
+		p.problems = append(p.problems, lines...)
+		return
+	}
+	if len(root.Content) == 0 {
+		return
+	}
+	doc := root.Content[0]
+	t := targets{cfg: &p.set.Detectors, policy: &p.set.Policy}
+	t.detLine, t.polLine = sectionLine(doc, "detectors"), sectionLine(doc, "decisions")
+	spec, lines, ok := decodeFile(path, src, t)
+	p.once(&p.detectorsFrom, "detectors", path, t.detLine, spec.Detectors.decoded || yamlnode.Value(doc, "detectors") != nil)
+	p.once(&p.decisionsFrom, "decisions", path, t.polLine, spec.Decisions.decoded || yamlnode.Value(doc, "decisions") != nil)
+	p.problems = append(p.problems, lines...)
+	if !ok {
+		return
+	}
+	ruleNodes := yamlnode.Seq(doc, "rules")
+	for i, rs := range spec.Rules {
+		line := doc.Line // rules merged in with << have no line of their own
+		if i < len(ruleNodes) {
+			line = ruleNodes[i].Line
+		}
+		r, errs := compile(rs, path, line)
+		for _, e := range errs {
+			p.add(path, line, "rule %q: %s", rs.ID, e)
+		}
+		if r == nil {
+			continue
+		}
+		if prev, dup := p.seen[r.ID]; dup {
+			p.add(path, line, "rule id %q is already used at %s", r.ID, prev)
+			continue
+		}
+		p.seen[r.ID] = fmt.Sprintf("%s:%d", path, line)
+		p.set.Rules = append(p.set.Rules, r)
+	}
+}
+
+// sectionLine returns the line of doc's key section, or doc's own when it
+// has none (a section merged in with << has no line).
+func sectionLine(doc *yaml.Node, key string) int {
+	if n := yamlnode.Value(doc, key); n != nil {
+		return n.Line
+	}
+	return doc.Line
+}
+
+// once records that path holds section, a problem when another file did.
+func (p *loader) once(from *string, section, path string, line int, present bool) {
+	if !present {
+		return
+	}
+	if *from != "" {
+		p.add(path, line, "%s are already configured in %s; keep them in one file", section, *from)
+	}
+	*from = path
+}
+
+// finish resolves what depends on every file: each rule's breaker
+// ceilings over the pack's, which may come from a file read after it.
+func (p *loader) finish() {
+	for _, r := range p.set.Rules {
+		r.Breaker = r.breaker.over(p.set.Policy.Breaker)
+		if err := r.Breaker.validate("breaker"); err != nil && r.breaker != nil {
+			p.add(r.File, r.Line, "rule %q: %v", r.ID, err)
+		}
+	}
 }
 
 func compile(rs ruleSpec, path string, line int) (*Rule, []string) {
 	var errs []string
 	r := &Rule{ID: rs.ID, Description: strings.TrimSpace(rs.Description), Detector: rs.Detector, When: strings.TrimSpace(rs.When),
-		Subject: rs.Subject, Score: rs.Score, File: path, Line: line, Mode: Enforce}
+		Subject: rs.Subject, Score: rs.Score, File: path, Line: line, Mode: Enforce,
+		ExpiresExpr: strings.TrimSpace(rs.ExpiresExpr), breaker: rs.Breaker, Fingerprint: fingerprint(&rs)}
 	if r.ID == "" {
 		errs = append(errs, "id is required")
 	}
@@ -246,6 +288,13 @@ func compile(rs ruleSpec, path string, line int) (*Rule, []string) {
 	case r.Action != Allow:
 		errs = append(errs, "expires is required for step_up and lockout")
 	}
+	if r.ExpiresExpr != "" {
+		if r.expires, err = compileExpires(r.ExpiresExpr, r.Expires); err != nil {
+			errs = append(errs, err.Error())
+		} else if rs.Expires == "" {
+			errs = append(errs, "expires_expr needs expires, its base and fallback")
+		}
+	}
 	if r.When == "" {
 		errs = append(errs, "when (the condition) is required")
 		return nil, errs
@@ -268,6 +317,13 @@ func compile(rs ruleSpec, path string, line int) (*Rule, []string) {
 		return nil, errs
 	}
 	return r, nil
+}
+
+// fingerprint hashes a rule's definition as written.
+func fingerprint(rs *ruleSpec) string {
+	b, _ := yaml.Marshal(rs)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // readsIP reports whether a condition reads the ip.* features, which exist

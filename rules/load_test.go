@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-const ruleKeys = "(known: id, description, detector, when, action, subject, score, expires, mode)"
+const ruleKeys = "(known: id, description, detector, when, action, subject, score, expires, expires_expr, mode, breaker)"
 
 // TestUnknownKeysEveryOne checks that every unknown key of a file, at any
 // depth, is one problem at its line naming the key and the keys it could
@@ -36,7 +36,7 @@ extra: 1
 			`a.yaml:7: unknown key "thresold" ` + ruleKeys,
 			`a.yaml:13: unknown key "severity" ` + ruleKeys,
 			`a.yaml:14: unknown key "sevrity" ` + ruleKeys,
-			`a.yaml:15: unknown key "extra" (known: detectors, rules)`,
+			`a.yaml:15: unknown key "extra" (known: detectors, decisions, rules)`,
 			`a.yaml:8: rule "b": detector "nope" is not one of`,
 		}},
 		{"detector sections", map[string]string{"detectors.yaml": `detectors:

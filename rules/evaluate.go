@@ -1,0 +1,270 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/riskd/riskd/detectors"
+	"github.com/riskd/riskd/event"
+)
+
+// Evaluator runs a Set's rules on events. One per worker; not safe for
+// concurrent use.
+//
+// OnError, when set, hears of every rule that failed on an event (a run-time
+// error of its expression, such as a conversion of a string that is not a
+// number). Such a rule is skipped for that event and every other rule still
+// decides: a rule that cannot be evaluated must not take the other rules'
+// lockouts with it (fail safe, not fail open). An expires_expr that fails
+// falls back to the rule's expires and is reported the same way.
+//
+// Memory, when set before an Evaluate, is the state of the key whose event
+// it is: the decisions in force it remembers make a repeat that asks for
+// nothing more quiet (left out, and counted in Suppressed by the ids of
+// its rules) and give expires_expr the subject's offences. Breaker, when
+// set, demotes rules past their lockout ceilings to shadow.
+type Evaluator struct {
+	OnError    func(r *Rule, ev *event.Event, err error)
+	Memory     Memory
+	Breaker    *Breaker
+	Suppressed map[string]uint64 // bounded by the rule ids of the sets used
+
+	vm    vm.VM
+	fired []fired
+	env   Env
+	ipKey netip.Addr
+	ipStr string
+	// seen is the events of the minute seenAt not yet counted by Breaker.
+	seenAt int64
+	seen   [2]int64
+}
+
+// Memory is the part of a key's state that remembers the decisions in
+// force; detectors.UserState and detectors.IPState are Memories.
+type Memory interface {
+	// Remembered returns the list, nil when there is none, unless alloc.
+	Remembered(alloc bool) *detectors.Decided
+}
+
+// fired is a rule that fired, in the mode it decides in: a rule the
+// breaker demoted decides in shadow, and demoted says why.
+type fired struct {
+	r       *Rule
+	mode    Mode
+	demoted *Demotion
+}
+
+// Evaluate appends to out the decisions of set's rules of stage for ev with
+// features f: one per subject that a rule fired for, with the strongest
+// enforced action, the combined score and every fired rule as a reason,
+// except quiet repeats (see Evaluator). With emitAll, the user stage also
+// emits an allow decision for the user when no rule fired for them. now
+// stamps decided_at only. A rule whose expression fails is skipped and
+// reported to OnError.
+func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detectors.Features, emitAll bool, now time.Time, out []Decision) []Decision {
+	if ev.IP != e.ipKey {
+		e.ipKey, e.ipStr = ev.IP, ""
+		if ev.IP.IsValid() {
+			e.ipStr = ev.IP.String()
+		}
+	}
+	e.count(stage, ev.TS)
+	e.env = newEnv(ev, f, e.ipStr)
+	e.fired = e.fired[:0]
+	for _, r := range set.Rules {
+		if r.Stage != stage {
+			continue
+		}
+		res, err := e.vm.Run(r.program, &e.env)
+		if err != nil {
+			e.failed(r, ev, fmt.Errorf("rule %s (%s:%d): %w", r.ID, r.File, r.Line, err))
+			continue
+		}
+		if res != true {
+			continue
+		}
+		if _, ok := subjectID(r.Subject, ev); ok {
+			fr := fired{r: r, mode: r.Mode}
+			if d, ok := e.Breaker.Demoted(r.ID); ok && r.Mode == Enforce {
+				fr.mode, fr.demoted = Shadow, &d
+			}
+			e.fired = append(e.fired, fr)
+		}
+	}
+	userDecided := false
+	for _, kind := range []string{SubjectUser, SubjectToken, SubjectDevice, SubjectIP} {
+		var group []fired
+		for _, fr := range e.fired {
+			if fr.r.Subject == kind {
+				group = append(group, fr)
+			}
+		}
+		if len(group) == 0 {
+			continue
+		}
+		userDecided = userDecided || kind == SubjectUser
+		id, _ := subjectID(kind, ev)
+		d := e.combine(set, stage, ev, f, Subject{kind, id}, group, now)
+		if e.quiet(set, &d) {
+			continue
+		}
+		out = append(out, d)
+		e.countLockouts(&d, group)
+	}
+	if emitAll && stage == UserStage && !userDecided {
+		out = append(out, e.combine(set, stage, ev, f, Subject{SubjectUser, ev.UserID}, nil, now))
+	}
+	return out
+}
+
+func (e *Evaluator) failed(r *Rule, ev *event.Event, err error) {
+	if e.OnError != nil {
+		e.OnError(r, ev, err)
+	}
+}
+
+func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors.Features, subj Subject, group []fired, now time.Time) Decision {
+	d := Decision{
+		EventID: ev.ID, UserID: ev.UserID, Subject: subj, TS: ev.TS, DecidedAt: now, ExpiresAt: ev.TS,
+		Mode: Enforce, RulesVersion: set.Version,
+	}
+	// The enforced rules decide; shadow rules decide only when they ask for
+	// more than the enforced ones, and then the whole decision is shadow so
+	// that nobody acts on it.
+	var enf, shd []fired
+	for _, fr := range group {
+		if fr.mode == Shadow {
+			shd = append(shd, fr)
+		} else {
+			enf = append(enf, fr)
+		}
+	}
+	deciding := enf
+	if strongest(shd) > strongest(enf) {
+		deciding, d.Mode = shd, Shadow
+	}
+	d.Action = strongest(deciding)
+	offences := e.offences(set, &d)
+	keep := 1.0
+	for _, fr := range deciding {
+		keep *= 1 - fr.r.Score/100
+		if fr.r.Action == d.Action && d.Action != Allow {
+			life, err := fr.r.lifetime(&e.vm, offences, time.Duration(set.Policy.MaxExpires))
+			if err != nil {
+				e.failed(fr.r, ev, err)
+			}
+			if exp := ev.TS.Add(life); exp.After(d.ExpiresAt) {
+				d.ExpiresAt = exp
+			}
+		}
+	}
+	d.Score = math.Round((1-keep)*1000) / 10
+	for _, fr := range append(enf, shd...) {
+		r := fr.r
+		evidence, summary, _ := f.Evidence(r.Detector, stage == IPStage)
+		if summary == "" {
+			summary = r.Description
+		}
+		d.Reasons = append(d.Reasons, Reason{Rule: r.ID, Detector: r.Detector, Summary: summary, Mode: fr.mode,
+			Action: r.Action, Score: r.Score, Evidence: evidence})
+		if fr.demoted != nil {
+			d.Breaker = append(d.Breaker, Demoted{Rule: r.ID, Why: fr.demoted.Why, Since: fr.demoted.At})
+		}
+	}
+	d.DecisionID = DecisionID(&d, stage)
+	return d
+}
+
+func strongest(rs []fired) Action {
+	a := Allow
+	for _, fr := range rs {
+		a = max(a, fr.r.Action)
+	}
+	return a
+}
+
+// offences returns the subject's earlier offences of d's action, which an
+// expires_expr reads; 0 without a Memory.
+func (e *Evaluator) offences(set *Set, d *Decision) uint32 {
+	if e.Memory == nil || d.Action == Allow {
+		return 0
+	}
+	mem := e.Memory.Remembered(false)
+	if mem == nil {
+		return 0
+	}
+	h := detectors.SubjectHash(d.Subject.Kind, d.Subject.ID)
+	return mem.Offences(h, uint8(d.Action), d.TS.UnixMilli(), time.Duration(set.Policy.OffenceWindow).Milliseconds())
+}
+
+// quiet reports whether d, enforced, asks for nothing more than a decision
+// the Memory holds in force: the same subject, the same or a stronger
+// action, and an expiry d moves later by no more than the policy's
+// repeat_extension (for d's action) of that decision's lifetime. A quiet d is counted in
+// Suppressed; any other enforced d that asks for more than allow is
+// remembered.
+func (e *Evaluator) quiet(set *Set, d *Decision) bool {
+	if e.Memory == nil || d.Mode != Enforce || d.Action == Allow {
+		return false
+	}
+	h := detectors.SubjectHash(d.Subject.Kind, d.Subject.ID)
+	ts, exp := d.TS.UnixMilli(), d.ExpiresAt.UnixMilli()
+	if mem := e.Memory.Remembered(false); mem != nil {
+		if c := mem.Covering(h, uint8(d.Action), ts); c != nil {
+			grace := set.Policy.RepeatExtension.of(d.Action) * float64(c.Expires-c.Issued)
+			if float64(exp-c.Expires) <= grace {
+				if e.Suppressed == nil {
+					e.Suppressed = map[string]uint64{}
+				}
+				for _, r := range d.Reasons {
+					e.Suppressed[r.Rule]++
+				}
+				return true
+			}
+		}
+	}
+	e.Memory.Remembered(true).Record(h, uint8(d.Action), ts, exp, time.Duration(set.Policy.OffenceWindow).Milliseconds())
+	return false
+}
+
+// count counts an event of stage at ts for the breaker, handing the counts
+// over once a minute of event time or 512 events.
+func (e *Evaluator) count(stage Stage, ts time.Time) {
+	if e.Breaker == nil {
+		return
+	}
+	minute := ts.Unix() / 60
+	if minute != e.seenAt || e.seen[stage] >= 512 {
+		e.flush()
+		e.seenAt = minute
+	}
+	e.seen[stage]++
+}
+
+// flush hands the events counted over to the breaker.
+func (e *Evaluator) flush() {
+	for s, n := range e.seen {
+		if n > 0 {
+			e.Breaker.seen(Stage(s), e.seenAt, n)
+		}
+	}
+	e.seen = [2]int64{}
+}
+
+// countLockouts tells the breaker of the enforced rules that locked out
+// in d, an enforced lockout emitted.
+func (e *Evaluator) countLockouts(d *Decision, group []fired) {
+	if e.Breaker == nil || d.Mode != Enforce || d.Action != Lockout {
+		return
+	}
+	e.flush()
+	for _, fr := range group {
+		if fr.mode == Enforce && fr.r.Action == Lockout {
+			e.Breaker.lockout(fr.r, d.TS)
+		}
+	}
+}
