@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,6 +75,15 @@ func TestRunCommandKcat(t *testing.T) {
 	}
 
 	got := kcatConsume(t, kcat, b, n[2])
+	t.Logf("%d events produced with kcat, %d decision messages read with kcat, replay makes %d", total, len(got), len(want))
+	kcatCheckDecisions(t, got, want)
+	kcatCheckDLQ(t, kcatConsume(t, kcat, b, n[3]))
+}
+
+// kcatCheckDecisions checks the decision messages got against contract
+// §2 and the decision schema, and their ids against want, replay's.
+func kcatCheckDecisions(t *testing.T, got []kcatMessage, want map[string]bool) {
+	t.Helper()
 	testenv.CheckDecisionLines(t, got, func(m kcatMessage) []byte { return []byte(m.Payload) })
 	onTopic := map[string]bool{}
 	for _, m := range got {
@@ -87,14 +97,13 @@ func TestRunCommandKcat(t *testing.T) {
 			t.Fatalf("decision at %d/%d: %v: %.300s", m.Partition, m.Offset, err, m.Payload)
 		}
 		if m.Key == nil || *m.Key != d.Subject.ID {
-			t.Errorf("decision %s keyed %v, want the subject id %q", d.ID, m.Key, d.Subject.ID)
+			t.Errorf("decision %s keyed %s, want the subject id %q", d.ID, m.keyText(), d.Subject.ID)
 		}
 		if h := m.header("riskd-schema"); h != "decision.v1" {
 			t.Errorf("decision %s: header riskd-schema %q, want decision.v1", d.ID, h)
 		}
 		onTopic[d.ID] = true
 	}
-	t.Logf("%d events produced with kcat, %d decision messages read with kcat (%d distinct), replay makes %d", total, len(got), len(onTopic), len(want))
 	for id := range want {
 		if !onTopic[id] {
 			t.Errorf("replay's decision %s not on the topic", id)
@@ -105,7 +114,6 @@ func TestRunCommandKcat(t *testing.T) {
 			t.Errorf("decision %s on the topic is not replay's", id)
 		}
 	}
-	kcatCheckDLQ(t, kcatConsume(t, kcat, b, n[3]))
 }
 
 // haveIDs reports whether every id of want is a decision_id in msgs.
@@ -203,6 +211,14 @@ func (m kcatMessage) header(name string) string {
 		}
 	}
 	return ""
+}
+
+// keyText returns the key quoted, or "no key".
+func (m kcatMessage) keyText() string {
+	if m.Key == nil {
+		return "no key"
+	}
+	return strconv.Quote(*m.Key)
 }
 
 // kcatConsume reads topic from the start to its end with kcat -C -e.
