@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -127,7 +126,9 @@ func readDecisionsFile(name string, stdin io.Reader, agg *report.Aggregate) erro
 			continue
 		}
 		var d rules.Decision
-		if err := json.Unmarshal(b, &d); err != nil {
+		// Called directly: json.Unmarshal would check the line once
+		// before UnmarshalJSON checks it again, a quarter of the time.
+		if err := d.UnmarshalJSON(b); err != nil {
 			return fmt.Errorf("%s:%d: not a decision (contract §2): %v; fix or remove the line", displayName(name), line, err)
 		}
 		if err := agg.Add(&d); err != nil {

@@ -8,7 +8,9 @@ package report
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riskd/riskd/rules"
 )
@@ -82,12 +84,12 @@ func (a *Aggregate) Add(d *rules.Decision) error {
 	a.Counts.add(action, shadow)
 	a.series.add(ts.Unix(), action, shadow)
 	if d.Action != rules.Allow {
-		a.Subjects.Add(d.Subject.Kind+":"+d.Subject.ID, action, shadow)
+		a.Subjects.Add(clip(d.Subject.Kind+":"+d.Subject.ID), action, shadow)
 	}
 	for i, r := range d.Reasons {
-		a.Rules.Add(r.Rule, action, ruleShadow[i])
+		a.Rules.Add(clip(r.Rule), action, ruleShadow[i])
 		if !namedBefore(d.Reasons[:i], r.Detector) {
-			a.Detectors.Add(r.Detector, action, shadow)
+			a.Detectors.Add(clip(r.Detector), action, shadow)
 		}
 	}
 	return nil
@@ -102,6 +104,23 @@ func namedBefore(rs []rules.Reason, detector string) bool {
 		}
 	}
 	return false
+}
+
+// MaxKey is the most bytes of an id a top list keeps: device ids and
+// usernames come from outside, and thousands of megabyte-long ones kept
+// whole would defeat the bound on memory. Longer ids are cut (and end in
+// "…"), so ids that share their first MaxKey bytes count as one.
+const MaxKey = 256
+
+func clip(s string) string {
+	if len(s) <= MaxKey {
+		return s
+	}
+	cut := MaxKey - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "") + "…"
 }
 
 func isShadow(m rules.Mode) (bool, error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riskd/riskd/rules"
 )
@@ -116,6 +117,24 @@ func TestTopK(t *testing.T) {
 	top := heavy.Top(1)[0]
 	if top.Key != "heavy" || top.Counts.Total() != 2000 || heavy.Evicted() == 0 || len(heavy.index) != 10 {
 		t.Errorf("top %+v, evicted %d, tracked %d; want heavy with 2000 counted, evictions, 10 tracked", top, heavy.Evicted(), len(heavy.index))
+	}
+}
+
+// TestClip checks long ids are cut to MaxKey bytes of valid UTF-8.
+func TestClip(t *testing.T) {
+	a := New(DefaultLimits)
+	long := strings.Repeat("é", 1000) // two bytes each: the cut falls mid-rune
+	if err := a.Add(decision(t0, rules.Lockout, rules.Enforce, long, rules.Reason{Rule: strings.Repeat("r", 5000), Detector: "velocity"})); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*TopK{a.Subjects, a.Rules} {
+		key := k.Top(1)[0].Key
+		if len(key) > MaxKey || !strings.HasSuffix(key, "…") || !utf8.ValidString(key) {
+			t.Errorf("key of %d bytes (valid UTF-8 %v): %.40q…", len(key), utf8.ValidString(key), key)
+		}
+	}
+	if got := a.Detectors.Top(1)[0].Key; got != "velocity" {
+		t.Errorf("short id changed to %q", got)
 	}
 }
 
