@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -166,4 +167,50 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestClientDegradesWhenBrokerGone stops the embedded broker under a
+// caught-up client: within MaxStaleness (and a look) the client is
+// degraded, says so once, and keeps its lockouts under FailOpen.
+func TestClientDegradesWhenBrokerGone(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	b := broker{Name: "kfake", Addrs: cluster.ListenAddrs()}
+	topic := topicName(b, "decisions")
+	createTopic(t, b, 1, topic)
+	produce(t, b, record(topic, subj("d1", "user", "u1", Lockout, Enforce, time.Now().Add(time.Hour)), time.Time{}))
+	changes := make(chan bool, 8)
+	c, err := New(Config{Brokers: b.Addrs, Topic: topic, Policy: FailOpen, MaxStaleness: time.Second,
+		OnDegraded: func(d bool, _ Stats) { changes <- d }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if err := c.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-changes; d {
+		t.Fatal("first OnDegraded(true), want the catch-up's false")
+	}
+	cluster.Close()
+	select {
+	case d := <-changes:
+		if !d {
+			t.Fatal("OnDegraded(false) after the broker stopped")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not degraded 5 s after the broker stopped (MaxStaleness 1 s)")
+	}
+	if r := c.Check("user", "u1"); r.Action != Lockout || !r.Degraded {
+		t.Errorf("Check = %+v, want the known lockout, degraded", r)
+	}
+	if r := c.Check("user", "u2"); r.Action != Allow || !r.Degraded {
+		t.Errorf("Check = %+v, want allow (FailOpen), degraded", r)
+	}
 }
