@@ -115,7 +115,7 @@ type Result struct {
 type Stats struct {
 	Subjects  int           // subjects with an action in force, held in memory
 	Lag       int64         // decisions written and not yet applied
-	Staleness time.Duration // since the client was last caught up
+	Staleness time.Duration // since the client was last caught up; zero before the first catch-up
 	Ready     bool          // the first catch-up after start is done
 	Degraded  bool          // Check answers by Config.Policy
 	Applied   int64         // enforced decisions that changed the table
