@@ -2,8 +2,11 @@
 // the look-alikes that must stay allowed: real trips, Wi-Fi/mobile
 // switching, a shared office address, password typos) and every attack class
 // riskd exists for, each labelled with the detector and the least action
-// that catches it. It addresses the networks of testdata/geoip/networks.csv.
-// Test and demo use only.
+// that catches it. Options.Shaped (ShapedOptions) adds attacks shaped to
+// stay under riskd's per-window and per-address counts and the benign
+// look-alikes beside them (a CGNAT pool, a company VPN, forgetful users,
+// payroll), which Score reports one by one. It addresses the networks of
+// testdata/geoip/networks.csv. Test and demo use only.
 package scenario
 
 import (
