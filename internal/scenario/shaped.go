@@ -62,7 +62,10 @@ func (g *gen) shaped(o Options, benign []*user, attackDay time.Time) {
 	for i := range s.PatientBruteForce {
 		g.patientBruteForce(victim("pbf", i), attackDay.Add(g.minutes(8*60)), i)
 	}
-	tg := g.newTargets(benign)
+	var tg *targets
+	if s.DistributedSpray+s.CredentialStuffing > 0 {
+		tg = g.newTargets(benign)
+	}
 	for i := range s.DistributedSpray {
 		g.distributedSpray(tg, attackDay.Add(8*time.Hour+g.minutes(8*60)), i)
 	}
