@@ -58,12 +58,19 @@ func (d Decided) Covering(subject uint64, action uint8, ts int64) *InForce {
 	return best
 }
 
-// Offences returns how many decisions of action about subject were emitted
-// in a row before ts, the last of them no longer ago than window; 0 when
-// the subject has not offended within it.
+// Offences returns the earlier offences of the subject that a decision of
+// action at ts escalates from: the decisions of action about it emitted
+// in a row, the last no longer ago than window. While one of them is still
+// in force the count is the one that decision was made with, so a repeat
+// during a lockout is the same lockout again, not a new offence (which
+// would escalate on every attempt a locked-out attacker makes).
 func (d Decided) Offences(subject uint64, action uint8, ts, window int64) uint32 {
 	for _, e := range d {
-		if e.Subject == subject && e.Action == action && ts-e.Issued <= window {
+		switch {
+		case e.Subject != subject || e.Action != action:
+		case e.Expires > ts:
+			return e.Offences - 1
+		case ts-e.Issued <= window:
 			return e.Offences
 		}
 	}
@@ -71,9 +78,11 @@ func (d Decided) Offences(subject uint64, action uint8, ts, window int64) uint32
 }
 
 // Record remembers a decision of action about subject emitted at ts and
-// expiring at expires, counting it as one more offence when the last was
-// within window. Entries that have expired and are older than window are
-// dropped; beyond MaxInForce, the entry that expires first goes.
+// expiring at expires. It counts as one more offence unless a decision of
+// the same action is in force (then it continues that one), and the count
+// restarts when the last was longer ago than window. Entries that have
+// expired and are older than window are dropped; beyond MaxInForce, the
+// entry that expires first goes.
 func (d *Decided) Record(subject uint64, action uint8, ts, expires, window int64) {
 	n := d.Offences(subject, action, ts, window)
 	if n < math.MaxUint32 {

@@ -26,7 +26,7 @@ func TestDecided(t *testing.T) {
 		covered  bool
 		offences uint32
 	}{
-		{"the same action in force", alice, lock, 5 * min, true, 1},
+		{"the same action in force: the count it was made with", alice, lock, 5 * min, true, 0},
 		{"a weaker action in force", alice, stepUp, 5 * min, true, 0},
 		{"at its expiry", alice, lock, 15 * min, false, 1},
 		{"another subject", bob, lock, 5 * min, false, 0},
@@ -44,6 +44,10 @@ func TestDecided(t *testing.T) {
 	d.Record(alice, lock, 20*min, 50*min, window)
 	if len(d) != 1 || d[0].Offences != 2 || d[0].Expires != 50*min {
 		t.Errorf("a second offence within the window: %+v, want one entry of 2 offences", d)
+	}
+	d.Record(alice, lock, 30*min, 90*min, window)
+	if len(d) != 1 || d[0].Offences != 2 || d[0].Expires != 90*min {
+		t.Errorf("a decision while the last is in force: %+v, want it to continue the second offence", d)
 	}
 	d.Record(alice, lock, 3*window, 3*window+15*min, window)
 	if len(d) != 1 || d[0].Offences != 1 {

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +31,10 @@ type Summary struct {
 	// skipped for; State is the engine's state at the end.
 	RuleErrors map[string]uint64
 	State      StateStats
+	// Suppressed counts, by rule id, the decisions left out as quiet
+	// repeats; Demoted lists the rules the lockout breaker demoted.
+	Suppressed map[string]uint64
+	Demoted    []rules.Demotion
 }
 
 // String is the summary printed on stderr.
@@ -59,18 +65,23 @@ func (s Summary) String() string {
 	st := s.State
 	fmt.Fprintf(&b, "\nreplay: state of %d users and %d addresses; evicted (caps full) %d users, %d addresses; expired %d users, %d addresses",
 		st.Users, st.IPs, st.UserEvictions, st.IPEvictions, st.UserExpirations, st.IPExpirations)
-	if len(s.RuleErrors) > 0 {
-		ids := make([]string, 0, len(s.RuleErrors))
-		for id := range s.RuleErrors {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		b.WriteString("\nreplay: rules skipped on events where they failed (check them with riskd rules check):")
-		for _, id := range ids {
-			fmt.Fprintf(&b, " %s %d", id, s.RuleErrors[id])
-		}
+	byRule(&b, "\nreplay: rules skipped on events where they failed (check them with riskd rules check):", s.RuleErrors)
+	byRule(&b, "\nreplay: quiet repeats left out (decisions asking for nothing more than one in force), by rule:", s.Suppressed)
+	for _, d := range s.Demoted {
+		fmt.Fprintf(&b, "\nreplay: rule %s demoted to shadow by the lockout breaker at %s: %s", d.Rule, d.At.UTC().Format(time.RFC3339), d.Why)
 	}
 	return b.String()
+}
+
+// byRule writes head and the counts of m by rule id, when m has any.
+func byRule(b *strings.Builder, head string, m map[string]uint64) {
+	if len(m) == 0 {
+		return
+	}
+	b.WriteString(head)
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(b, " %s %d", id, m[id])
+	}
 }
 
 // ReplayConfig wires a replay.
@@ -126,6 +137,7 @@ func Replay(ctx context.Context, c ReplayConfig) (Summary, error) {
 	}
 	s.Elapsed = time.Since(start)
 	s.State, s.RuleErrors = c.Engine.Stats(), c.Engine.RuleErrors()
+	s.Suppressed, s.Demoted = c.Engine.Suppressed(), c.Engine.Breaker().Demotions()
 	return s, nil
 }
 

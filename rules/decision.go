@@ -112,16 +112,16 @@ type Decision struct {
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 type wireDecision struct {
-	DecisionID   string   `json:"decision_id"`
-	EventID      string   `json:"event_id"`
-	UserID       string   `json:"user_id"`
-	Subject      Subject  `json:"subject"`
-	Action       Action   `json:"action"`
-	Score        float64  `json:"score"`
-	TS           string   `json:"ts"`
-	DecidedAt    string   `json:"decided_at"`
-	ExpiresAt    string   `json:"expires_at"`
-	Reasons      []Reason `json:"reasons"`
+	DecisionID   string    `json:"decision_id"`
+	EventID      string    `json:"event_id"`
+	UserID       string    `json:"user_id"`
+	Subject      Subject   `json:"subject"`
+	Action       Action    `json:"action"`
+	Score        float64   `json:"score"`
+	TS           string    `json:"ts"`
+	DecidedAt    string    `json:"decided_at"`
+	ExpiresAt    string    `json:"expires_at"`
+	Reasons      []Reason  `json:"reasons"`
 	Mode         Mode      `json:"mode"`
 	RulesVersion string    `json:"rules_version"`
 	Breaker      []Demoted `json:"breaker,omitempty"`

@@ -25,7 +25,7 @@ func TestCommandLine(t *testing.T) {
 			"--geoip-city", "../../testdata/geoip/riskd-test-City.mmdb", "--emit", "all"}, 0,
 			`"action":"allow"`, "events.jsonl:3: rejected: type: unknown event type", ""},
 		{"replay summary and --out", []string{"replay", "--events", "../../testdata/golden/brute-force-vs-typos/events.jsonl", "--out", out}, 0,
-			"", "9 events read, 9 accepted, 0 rejected, 0 duplicates; 2 decisions (lockout 2)", `"rule":"brute-force-lockout"`},
+			"", "9 events read, 9 accepted, 0 rejected, 0 duplicates; 1 decisions (lockout 1)", `"rule":"brute-force-lockout"`},
 		{"missing geoip is a warning", []string{"replay", "--events", "../../testdata/golden/brute-force-vs-typos/events.jsonl", "--geoip-city", "/nonexistent.mmdb"}, 0,
 			"", "is missing", ""},
 		{"replay needs events", []string{"replay"}, 2, "", "replay needs --events", ""},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/pipeline"
 	"github.com/riskd/riskd/pipeline/geoip"
@@ -159,6 +160,17 @@ func (want *Expected) check(set *rules.Set, got []rules.Decision, fail failf) bo
 	for _, r := range want.Rules {
 		if !slices.ContainsFunc(d.Reasons, func(x rules.Reason) bool { return x.Rule == r }) {
 			fail("event %s on %s: rule %s is not among the reasons %v", want.EventID, want.Subject, r, ruleIDs(d))
+			ok = false
+		}
+	}
+	if want.Expires != "" {
+		life, err := detectors.ParseDuration(want.Expires)
+		switch got := d.ExpiresAt.Sub(d.TS); {
+		case err != nil:
+			fail("expires: %v", err)
+			ok = false
+		case got != life:
+			fail("event %s on %s: expires after %s, want %s", want.EventID, want.Subject, detectors.Duration(got), want.Expires)
 			ok = false
 		}
 	}

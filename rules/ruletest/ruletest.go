@@ -57,7 +57,11 @@ type Expected struct {
 	Action  string   `yaml:"action"`
 	Mode    string   `yaml:"mode"`  // default enforce
 	Rules   []string `yaml:"rules"` // must all be among the reasons
-	Line    int      `yaml:"-"`
+	// Expires, when set, is the lifetime the decision must have, from
+	// the event's time to expires_at (90m, 2h, 7d): how a test shows an
+	// expires_expr escalating.
+	Expires string `yaml:"expires"`
+	Line    int    `yaml:"-"`
 }
 
 // Absent is an event that must not get what a rule would give it. Written
