@@ -10,12 +10,15 @@
 # Besides the plaintext listener, whose address start prints, the broker has
 # a SASL_SSL one on a port of its own, for the tests of riskd's TLS and SASL
 # settings: its certificate (for 127.0.0.1 and localhost) is signed by a CA
-# made at start ($dir/tls/ca.pem), and it takes PLAIN, SCRAM-SHA-256 and
+# made at start ($dir/tls/ca.pem), it checks a client certificate when one
+# is presented (ssl.client.auth=requested; $dir/tls/client.pem and
+# client.key are one signed by that CA), and it takes PLAIN, SCRAM-SHA-256 and
 # SCRAM-SHA-512 logins of the user riskd, whose password, random per start,
 # is in $dir/sasl/password (the SCRAM credentials are written at format
 # time). `eval "$(scripts/kafka.sh env)"` exports RISKD_TEST_KAFKA_SASL (the
 # listener's address), RISKD_TEST_KAFKA_CA, RISKD_TEST_KAFKA_SASL_USER and
-# RISKD_TEST_KAFKA_SASL_PASSWORD_FILE; scripts/with-services.sh does.
+# RISKD_TEST_KAFKA_SASL_PASSWORD_FILE (and RISKD_TEST_KAFKA_CLIENT_CERT and
+# _KEY); scripts/with-services.sh does.
 #
 # The jars come from Maven Central through scripts/kafka/pom.xml and are cached
 # in $RISKD_CACHE (default ~/.cache/riskd), so only the first run downloads;
@@ -118,7 +121,8 @@ sasl_user=riskd
 
 # secrets makes what the SASL_SSL listener needs in $dir: a CA, the
 # broker's certificate and key signed by it (PKCS#8 PEM, as Kafka reads
-# it), and the password of $sasl_user, random, readable by its owner only.
+# it), a client certificate and key signed by it, and the password of
+# $sasl_user, random, readable by its owner only.
 secrets() {
 	command -v openssl >/dev/null || die "openssl not found: install it (apt-get install openssl)"
 	local tls=$dir/tls
@@ -133,7 +137,12 @@ secrets() {
 			printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/broker.ext" &&
 			openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
 				-days 2 -extfile "$tls/broker.ext" -out "$tls/broker.pem" &&
-			openssl pkcs8 -topk8 -nocrypt -in "$tls/broker.key" -out "$tls/broker.pk8"
+			openssl pkcs8 -topk8 -nocrypt -in "$tls/broker.key" -out "$tls/broker.pk8" &&
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=$sasl_user" \
+				-keyout "$tls/client.key" -out "$tls/client.csr" &&
+			printf 'extendedKeyUsage=clientAuth\n' >"$tls/client.ext" &&
+			openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+				-days 2 -extfile "$tls/client.ext" -out "$tls/client.pem"
 	} >>"$dir/openssl.log" 2>&1 || die "openssl could not make the test certificates: $(tail -5 "$dir/openssl.log")"
 	# Kafka's PEM key store is one file: the key, then the certificate chain.
 	cat "$tls/broker.pk8" "$tls/broker.pem" "$tls/ca.pem" >"$tls/keystore.pem"
@@ -159,6 +168,9 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$dir/tls/keystore.pem
+listener.name.sasl_ssl.ssl.truststore.type=PEM
+listener.name.sasl_ssl.ssl.truststore.location=$dir/tls/ca.pem
+listener.name.sasl_ssl.ssl.client.auth=requested
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$password";
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -237,7 +249,9 @@ print_env() {
 	echo "RISKD_TEST_KAFKA_CA=$dir/tls/ca.pem"
 	echo "RISKD_TEST_KAFKA_SASL_USER=$sasl_user"
 	echo "RISKD_TEST_KAFKA_SASL_PASSWORD_FILE=$dir/sasl/password"
-	echo "export RISKD_TEST_KAFKA_SASL RISKD_TEST_KAFKA_CA RISKD_TEST_KAFKA_SASL_USER RISKD_TEST_KAFKA_SASL_PASSWORD_FILE"
+	echo "RISKD_TEST_KAFKA_CLIENT_CERT=$dir/tls/client.pem"
+	echo "RISKD_TEST_KAFKA_CLIENT_KEY=$dir/tls/client.key"
+	echo "export RISKD_TEST_KAFKA_SASL RISKD_TEST_KAFKA_CA RISKD_TEST_KAFKA_SASL_USER RISKD_TEST_KAFKA_SASL_PASSWORD_FILE RISKD_TEST_KAFKA_CLIENT_CERT RISKD_TEST_KAFKA_CLIENT_KEY"
 }
 
 case "${1:-}" in

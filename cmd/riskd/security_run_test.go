@@ -17,6 +17,7 @@ import (
 
 	"github.com/riskd/riskd/internal/chtest"
 	"github.com/riskd/riskd/internal/streamtest"
+	"github.com/riskd/riskd/storage"
 )
 
 // saslListener is the real broker's SASL_SSL listener (scripts/kafka.sh):
@@ -24,6 +25,7 @@ import (
 // of its logins.
 type saslListener struct {
 	addr, ca, user, passwordFile string
+	clientCert, clientKey        string // signed by ca
 	password                     string
 	plain                        streamtest.Broker // the same broker's plaintext listener
 }
@@ -34,10 +36,11 @@ type saslListener struct {
 func saslBroker(t *testing.T) saslListener {
 	t.Helper()
 	l := saslListener{addr: os.Getenv("RISKD_TEST_KAFKA_SASL"), ca: os.Getenv("RISKD_TEST_KAFKA_CA"),
-		user: os.Getenv("RISKD_TEST_KAFKA_SASL_USER"), passwordFile: os.Getenv("RISKD_TEST_KAFKA_SASL_PASSWORD_FILE")}
+		user: os.Getenv("RISKD_TEST_KAFKA_SASL_USER"), passwordFile: os.Getenv("RISKD_TEST_KAFKA_SASL_PASSWORD_FILE"),
+		clientCert: os.Getenv("RISKD_TEST_KAFKA_CLIENT_CERT"), clientKey: os.Getenv("RISKD_TEST_KAFKA_CLIENT_KEY")}
 	plain := os.Getenv(streamtest.EnvKafka)
-	if l.addr == "" || l.ca == "" || l.user == "" || l.passwordFile == "" || plain == "" {
-		msg := "RISKD_TEST_KAFKA_SASL, RISKD_TEST_KAFKA_CA, RISKD_TEST_KAFKA_SASL_USER, RISKD_TEST_KAFKA_SASL_PASSWORD_FILE and " + streamtest.EnvKafka +
+	if l.addr == "" || l.ca == "" || l.user == "" || l.passwordFile == "" || l.clientCert == "" || l.clientKey == "" || plain == "" {
+		msg := "RISKD_TEST_KAFKA_SASL, RISKD_TEST_KAFKA_CA, RISKD_TEST_KAFKA_SASL_USER, RISKD_TEST_KAFKA_SASL_PASSWORD_FILE, RISKD_TEST_KAFKA_CLIENT_CERT, RISKD_TEST_KAFKA_CLIENT_KEY and " + streamtest.EnvKafka +
 			` name the real broker's listeners: start it with scripts/kafka.sh start, then eval "$(scripts/kafka.sh env)" (make test does)`
 		if os.Getenv(streamtest.EnvRequire) == "1" {
 			t.Fatalf("not set although %s=1: %s", streamtest.EnvRequire, msg)
@@ -54,8 +57,9 @@ func saslBroker(t *testing.T) saslListener {
 }
 
 // TestRunCommandOverSASL runs `riskd run` against the real broker's
-// SASL_SSL listener, SCRAM-SHA-512 over TLS with the test CA and the
-// password from RISKD_KAFKA_SASL_PASSWORD (and, with a ClickHouse, its sink
+// SASL_SSL listener, SCRAM-SHA-512 over TLS with the test CA, a client
+// certificate the broker checks, and the password from
+// RISKD_KAFKA_SASL_PASSWORD (and, with a ClickHouse, its sink
 // over the same connections): it makes the decisions replay makes, exits 0
 // on SIGTERM, and its log never shows the password. Topics are made, and
 // the traffic produced and the decisions read, through the plaintext
@@ -85,7 +89,8 @@ func TestRunCommandOverSASL(t *testing.T) {
 		"--topics", n[0] + "," + n[1], "--decisions-topic", n[2], "--dlq-topic", n[3], "--create-topics", "--partitions", "2",
 		"--geoip-city", "../../testdata/geoip/riskd-test-City.mmdb", "--geoip-asn", "../../testdata/geoip/riskd-test-ASN.mmdb",
 		"--metrics-addr", "127.0.0.1:0", "--log-format", "json",
-		"--kafka-tls-ca", l.ca, "--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-sasl-user", l.user}
+		"--kafka-tls-ca", l.ca, "--kafka-tls-cert", l.clientCert, "--kafka-tls-key", l.clientKey,
+		"--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-sasl-user", l.user}
 	var dsn string
 	if os.Getenv(chtest.EnvDSN) != "" {
 		dsn, _ = chtest.DSN(t)
@@ -121,6 +126,22 @@ func TestRunCommandOverSASL(t *testing.T) {
 	if body := get(t, addr+"/metrics"); strings.Contains(body, l.password) {
 		t.Error("/metrics shows the SASL password")
 	}
+	if dsn != "" {
+		// The sink reads the decisions over SASL_SSL too. Its tables are
+		// its own to create: until they are, the query fails.
+		conn, db, err := storage.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var stored uint64
+		for deadline := time.Now().Add(time.Minute); stored != uint64(len(onTopic)) && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			err = conn.QueryRow(t.Context(), "SELECT uniqExact(decision_id) FROM "+db+".risk_decisions").Scan(&stored)
+		}
+		if stored != uint64(len(onTopic)) {
+			t.Errorf("risk_decisions holds %d decisions, the topic %d (last query: %v)", stored, len(onTopic), err)
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -135,18 +156,6 @@ func TestRunCommandOverSASL(t *testing.T) {
 	}
 	if strings.Contains(out, l.password) {
 		t.Error("riskd run's log shows the SASL password")
-	}
-	if dsn != "" {
-		// The sink read the decisions over SASL_SSL too, and inserted the
-		// last of them while riskd drained.
-		conn, db := chtest.Open(t, dsn)
-		var stored uint64
-		if err := conn.QueryRow(t.Context(), "SELECT uniqExact(decision_id) FROM "+db+".risk_decisions").Scan(&stored); err != nil {
-			t.Fatal(err)
-		}
-		if stored != uint64(len(onTopic)) {
-			t.Errorf("risk_decisions holds %d decisions, the topic %d", stored, len(onTopic))
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ func (sec *Security) Explain(err error, brokers []string) error {
 		hostname  x509.HostnameError
 		verify    *tls.CertificateVerificationError
 		header    tls.RecordHeaderError
+		op        *net.OpError
 	)
 	switch {
 	case sec.SASL != nil && errors.Is(err, kafka.SASLAuthenticationFailed):
@@ -64,6 +66,10 @@ func (sec *Security) Explain(err error, brokers []string) error {
 		return fmt.Errorf("kafka %s: the brokers' TLS certificate is not trusted: name the authority that signed it with --kafka-tls-ca: %w", at, err)
 	case sec.TLS != nil && errors.As(err, &hostname):
 		return fmt.Errorf("kafka %s: the brokers' TLS certificate is not for the address dialled: use a broker address the certificate names: %w", at, err)
+	case sec.TLS != nil && errors.As(err, &op) && op.Op == "remote error":
+		// A TLS alert from the brokers: with TLS 1.3 a client certificate
+		// they do not accept is refused only after the handshake.
+		return fmt.Errorf("kafka %s: the brokers ended the TLS connection: if they ask for a client certificate, give one signed by an authority they trust with --kafka-tls-cert and --kafka-tls-key: %w", at, err)
 	case sec.TLS != nil && errors.As(err, &header):
 		return fmt.Errorf("kafka %s: the brokers did not answer in TLS: is this a TLS listener (SSL or SASL_SSL)? Without TLS, drop --kafka-tls*: %w", at, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,6 +179,8 @@ func TestExplain(t *testing.T) {
 		{"mechanism not offered", kafka.UnsupportedSASLMechanism, "do not offer SASL SCRAM-SHA-512"},
 		{"unknown authority", &x509.UnknownAuthorityError{}, "--kafka-tls-ca"},
 		{"certificate for another host", fmt.Errorf("dial: %w", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "b1"}), "not for the address dialled"},
+		{"TLS alert from the brokers", fmt.Errorf("metadata: %w", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}),
+			"give one signed by an authority they trust with --kafka-tls-cert and --kafka-tls-key"},
 		{"other", errors.New("connection refused"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
