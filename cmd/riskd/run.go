@@ -190,14 +190,11 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sec, err := f.kafkaSec.build(os.Getenv)
+	sec, err := f.kafkaSecurity(ctx, cfg.Brokers)
 	if err != nil {
 		return err
 	}
-	if err := sec.Check(ctx, cfg.Brokers); err != nil {
-		return err
-	}
-	cfg.Dialer, f.sink.kafka = sec.Dialer(), sec
+	cfg.Dialer = sec.Dialer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Metrics = stream.NewMetrics(reg)

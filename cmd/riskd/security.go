@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/riskd/riskd/alerting"
@@ -35,6 +37,22 @@ func (k *kafkaSecurityFlags) build(env func(string) string) (*kafkasec.Security,
 	s := k.settings
 	s.Password = env(kafkasec.PasswordEnv)
 	return s.Build()
+}
+
+// kafkaSecurity returns the Kafka connections' security, from the flags
+// and RISKD_KAFKA_SASL_PASSWORD, for the stream and the sink alike (it
+// sets the sink settings'), once the brokers have not refused it (see
+// kafkasec.Security.Check).
+func (f *runFlags) kafkaSecurity(ctx context.Context, brokers []string) (*kafkasec.Security, error) {
+	sec, err := f.kafkaSec.build(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := sec.Check(ctx, brokers); err != nil {
+		return nil, err
+	}
+	f.sink.kafka = sec
+	return sec, nil
 }
 
 // writerOptions returns opts and, when sec secures the connections, the

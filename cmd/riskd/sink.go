@@ -99,14 +99,10 @@ func sinkCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(f.brokers) == 0 || f.clickhouse == "" {
 		return usageError("sink needs --brokers HOST:PORT and --clickhouse clickhouse://HOST:PORT/DB")
 	}
-	sec, err := f.kafkaSec.build(os.Getenv)
+	sec, err := f.kafkaSecurity(ctx, f.brokers)
 	if err != nil {
 		return err
 	}
-	if err := sec.Check(ctx, f.brokers); err != nil {
-		return err
-	}
-	f.sink.kafka = sec
 	log.Info().Strs("brokers", f.brokers).Str("kafka_security", sec.String()).Str("clickhouse", storage.RedactDSN(f.clickhouse)).Msg("starting the sink")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
