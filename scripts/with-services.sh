@@ -55,7 +55,8 @@ echo "with-services: services' folder $RISKD_RUN$([ -z "$own" ] || echo ' (remov
 RISKD_TEST_KAFKA=$("$here/kafka.sh" start)
 # The same broker's SASL_SSL listener: RISKD_TEST_KAFKA_SASL, its CA, user
 # and password file.
-eval "$("$here/kafka.sh" env)"
+sasl_env=$("$here/kafka.sh" env) # an assignment, so that set -e stops on its failure
+eval "$sasl_env"
 RISKD_TEST_CLICKHOUSE=$("$here/clickhouse.sh" start)
 export RISKD_TEST_KAFKA RISKD_TEST_CLICKHOUSE RISKD_REQUIRE_SERVICES=1
 echo "with-services: Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml") (KRaft, from Maven Central jars) at $RISKD_TEST_KAFKA, SASL_SSL (PLAIN, SCRAM-SHA-256/512; CA $RISKD_TEST_KAFKA_CA) at $RISKD_TEST_KAFKA_SASL" >&2
