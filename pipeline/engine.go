@@ -55,6 +55,11 @@ func WithGeoCache(db *geoip.DB, size int) Option {
 // its own that tells nobody of its trips.
 func WithBreaker(b *rules.Breaker) Option { return func(e *Engine) { e.eval.Breaker = b } }
 
+// WithQuietRepeats sets the function told of every rule among the reasons
+// of a decision left out as a quiet repeat. It runs on the engine's
+// goroutine.
+func WithQuietRepeats(f func(rule string)) Option { return func(e *Engine) { e.eval.OnQuiet = f } }
+
 // WithRuleErrors sets the function told of every rule that failed on an
 // event; the rule is skipped for that event and the others decide (see
 // rules.Evaluator). It runs on the engine's goroutine.

@@ -29,6 +29,7 @@ import (
 // set, demotes rules past their lockout ceilings to shadow.
 type Evaluator struct {
 	OnError    func(r *Rule, ev *event.Event, err error)
+	OnQuiet    func(rule string) // told of each rule of a quiet repeat, when set
 	Memory     Memory
 	Breaker    *Breaker
 	Suppressed map[string]uint64 // bounded by the rule ids of the sets used
@@ -61,8 +62,9 @@ type fired struct {
 // Evaluate appends to out the decisions of set's rules of stage for ev with
 // features f: one per subject that a rule fired for, with the strongest
 // enforced action, the combined score and every fired rule as a reason,
-// except quiet repeats (see Evaluator). With emitAll, the user stage also
-// emits an allow decision for the user when no rule fired for them. now
+// except quiet repeats (see Evaluator). With emitAll, the user stage emits
+// a decision for every event: its quiet repeats too, and an allow
+// decision for the user when no rule fired for them. now
 // stamps decided_at only. A rule whose expression fails is skipped and
 // reported to OnError.
 func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detectors.Features, emitAll bool, now time.Time, out []Decision) []Decision {
@@ -109,7 +111,7 @@ func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detector
 		userDecided = userDecided || kind == SubjectUser
 		id, _ := subjectID(kind, ev)
 		d := e.combine(set, stage, ev, f, Subject{kind, id}, group, now)
-		if e.quiet(set, &d) {
+		if e.quiet(set, &d, !emitAll) {
 			continue
 		}
 		out = append(out, d)
@@ -204,10 +206,11 @@ func (e *Evaluator) offences(set *Set, d *Decision) uint32 {
 // quiet reports whether d, enforced, asks for nothing more than a decision
 // the Memory holds in force: the same subject, the same or a stronger
 // action, and an expiry d moves later by no more than the policy's
-// repeat_extension (for d's action) of that decision's lifetime. A quiet d is counted in
-// Suppressed; any other enforced d that asks for more than allow is
-// remembered.
-func (e *Evaluator) quiet(set *Set, d *Decision) bool {
+// repeat_extension (for d's action) of that decision's lifetime. A quiet d
+// is counted in Suppressed; any other enforced d that asks for more than
+// allow is remembered. Unless leave, a quiet d is reported not quiet and
+// not counted: --emit all emits a decision for every event.
+func (e *Evaluator) quiet(set *Set, d *Decision, leave bool) bool {
 	if e.Memory == nil || d.Mode != Enforce || d.Action == Allow {
 		return false
 	}
@@ -217,11 +220,17 @@ func (e *Evaluator) quiet(set *Set, d *Decision) bool {
 		if c := mem.Covering(h, uint8(d.Action), ts); c != nil {
 			grace := set.Policy.RepeatExtension.of(d.Action) * float64(c.Expires-c.Issued)
 			if float64(exp-c.Expires) <= grace {
+				if !leave {
+					return false
+				}
 				if e.Suppressed == nil {
 					e.Suppressed = map[string]uint64{}
 				}
 				for _, r := range d.Reasons {
 					e.Suppressed[r.Rule]++
+					if e.OnQuiet != nil {
+						e.OnQuiet(r.Rule)
+					}
 				}
 				return true
 			}

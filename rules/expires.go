@@ -59,10 +59,11 @@ func runExpires(m *vm.VM, prog *vm.Program, base time.Duration, offences int) (t
 	case int:
 		d = time.Duration(v)
 	case float64:
-		if !(v > 0 && v < math.MaxInt64) { // NaN too
+		if !(v > 0) { // NaN too
 			return 0, fmt.Errorf("gave %v nanoseconds, want a positive duration", v)
 		}
-		d = time.Duration(v)
+		// An escalation past any lifetime holds as long as max_expires.
+		d = time.Duration(min(v, math.MaxInt64/2))
 	case string:
 		if d, err = detectors.ParseDuration(v); err != nil {
 			return 0, err

@@ -244,6 +244,7 @@ func (f *runFlags) startOps(ctx context.Context, member *stream.Member, reg *pro
 		if f.pprof {
 			mountPprof(srv)
 		}
+		mountBreaker(srv, member)
 		log.Info().Str("addr", "http://"+srv.Addr).Msg("serving /metrics, /healthz and /readyz")
 	}
 	if f.rulesDir != "" {

@@ -48,6 +48,10 @@ type Metrics struct {
 	// Hot reloads of the rules (see Member.SetRules and ReloadDone).
 	ReloadSuccess prometheus.Gauge
 	ReloadTime    prometheus.Gauge
+	// The decision policy: quiet repeats and the lockout breaker, by rule.
+	Suppressed     *prometheus.CounterVec
+	BreakerDemoted *prometheus.GaugeVec
+	BreakerTrips   *prometheus.CounterVec
 }
 
 // latencyBuckets go from a millisecond to a day: the event-time latency of
@@ -126,13 +130,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.addOutputs()
 	m.addRestore()
 	m.addReload()
+	m.addPolicy()
 	if reg != nil {
 		reg.MustRegister(m.Events, m.Rejected, m.Duplicates, m.Signals, m.RuleHits, m.Decisions,
 			m.EventLatency, m.IngestLatency, m.Lag, m.StateKeys, m.Evictions, m.Expirations,
 			m.Batches, m.WriteErrors, m.Commits, m.CommitErrors, m.Generations, m.Partitions,
 			m.Ready, m.RulesInfo, m.Outputs, m.BatchSize, m.Processing, m.HoldTimeouts,
 			m.Stalled, m.HoldOverflows, m.RuleErrors, m.RestoredKeys, m.UnreadableState, m.RestoreSeconds,
-			m.ReloadSuccess, m.ReloadTime)
+			m.ReloadSuccess, m.ReloadTime, m.Suppressed, m.BreakerDemoted, m.BreakerTrips)
 	}
 	return m
 }

@@ -31,7 +31,8 @@ func (s *Member) Rules() *rules.Set { return s.rules.Load() }
 // SetRules puts set in force in place of the rules in force: every worker
 // decides with it from its next batch on, keeping its detector state and
 // the batches in flight (decisions carry the rules_version that made
-// them). A set whose detector settings differ is refused with
+// them). The lockout breaker keeps the demotions of the rules set leaves
+// unchanged and lifts the others. A set whose detector settings differ is refused with
 // ErrDetectorsChanged. It is safe for concurrent use.
 func (s *Member) SetRules(set *rules.Set) error {
 	s.setRules.Lock()
@@ -40,6 +41,7 @@ func (s *Member) SetRules(set *rules.Set) error {
 		return ErrDetectorsChanged
 	}
 	old := s.rules.Swap(set)
+	s.carryBreaker(set)
 	if old.Version != set.Version {
 		s.cfg.Metrics.RulesInfo.DeleteLabelValues(old.Version)
 	}

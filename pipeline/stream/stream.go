@@ -40,6 +40,7 @@ type Member struct {
 	// request (see worker.attempt).
 	isolated *kafka.Writer
 	ruleErrs *ruleErrors
+	breaker  *rules.Breaker // the member's, shared by its workers' engines
 
 	// users and ips hold each partition's engine across generations, so
 	// that a rebalance that leaves a partition here keeps its state. Only
@@ -90,6 +91,7 @@ func New(c Config) (*Member, error) {
 	s.rules.Store(c.Rules)
 	s.isolated = isolatedWriter(c.Writer)
 	s.ruleErrs = newRuleErrors(c.Metrics, c.Log)
+	s.breaker = newBreaker(c.Metrics, c.Log)
 	return s, nil
 }
 
@@ -225,7 +227,8 @@ func (s *Member) startGeneration(gen *kafka.Generation) {
 		states := s.states(stage)
 		ps := states[p]
 		if ps == nil {
-			ps = &partState{engine: pipeline.NewEngine(s.rules.Load(), pipeline.WithGeoCache(c.GeoIP, c.GeoCacheSize), pipeline.WithEmitAll(c.EmitAll), pipeline.WithRuleErrors(s.ruleErrs.report))}
+			ps = &partState{engine: pipeline.NewEngine(s.rules.Load(), pipeline.WithGeoCache(c.GeoIP, c.GeoCacheSize), pipeline.WithEmitAll(c.EmitAll), pipeline.WithRuleErrors(s.ruleErrs.report),
+				pipeline.WithBreaker(s.breaker), pipeline.WithQuietRepeats(c.Metrics.quiet))}
 			if c.changelog(stage) != "" {
 				ps.engine.TrackChanges(stage)
 			}
