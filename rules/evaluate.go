@@ -134,9 +134,11 @@ func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors
 		EventID: ev.ID, UserID: ev.UserID, Subject: subj, TS: ev.TS, DecidedAt: now, ExpiresAt: ev.TS,
 		Mode: Enforce, RulesVersion: set.Version,
 	}
-	// The enforced rules decide; shadow rules decide only when they ask for
-	// more than the enforced ones, and then the whole decision is shadow so
-	// that nobody acts on it.
+	// The enforced rules decide. Shadow rules (rules on trial, and rules
+	// the breaker demoted) decide only when no enforced rule fired, and
+	// then the decision is shadow so that nobody acts on it: a rule nobody
+	// enforces must never take the place of what the enforced rules ask
+	// for. Their reasons are listed either way, in shadow mode.
 	var enf, shd []fired
 	for _, fr := range group {
 		if fr.mode == Shadow {
@@ -146,7 +148,7 @@ func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors
 		}
 	}
 	deciding := enf
-	if strongest(shd) > strongest(enf) {
+	if len(enf) == 0 && len(shd) > 0 {
 		deciding, d.Mode = shd, Shadow
 	}
 	d.Action = strongest(deciding)

@@ -179,11 +179,23 @@ func TestEvaluateCombinesPerSubject(t *testing.T) {
 		t.Errorf("decision ids are not deterministic")
 	}
 
-	t.Run("shadow rule asking for more makes a shadow decision", func(t *testing.T) {
+	t.Run("a shadow rule asking for more leaves the enforced decision in force", func(t *testing.T) {
 		f := &detectors.Features{}
 		f.Integrity.Fired, f.Integrity.Hooked = true, true
 		ds := e.Evaluate(set, UserStage, ev, f, false, ts, nil)
-		if len(ds) != 1 || ds[0].Mode != Shadow || ds[0].Action != Lockout || len(ds[0].Reasons) != 2 {
+		if len(ds) != 1 || ds[0].Mode != Enforce || ds[0].Action != StepUp || len(ds[0].Reasons) != 2 || ds[0].Reasons[1].Mode != Shadow {
+			t.Errorf("got %+v", ds)
+		}
+	})
+	t.Run("a shadow rule alone makes a shadow decision", func(t *testing.T) {
+		set, err := parse(t, map[string]string{"a.yaml": strings.Replace(lockRule, "score: 80", "score: 80\n    mode: shadow", 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &detectors.Features{}
+		f.Logins.Fired = true
+		ds := e.Evaluate(set, UserStage, ev, f, false, ts, nil)
+		if len(ds) != 1 || ds[0].Mode != Shadow || ds[0].Action != Lockout {
 			t.Errorf("got %+v", ds)
 		}
 	})
