@@ -2,7 +2,9 @@ package detectors
 
 import (
 	"errors"
+	"reflect"
 	"testing"
+	"unsafe"
 )
 
 func TestDecided(t *testing.T) {
@@ -95,5 +97,35 @@ func TestDecidedCodec(t *testing.T) {
 	b, _ = ip.MarshalBinary()
 	if err := (&IPState{}).UnmarshalBinary(b); !errors.Is(err, errCorrupt) {
 		t.Errorf("%d decisions: %v, want corrupt", len(long), err)
+	}
+}
+
+// TestIPStateDecided: an address's decisions live beside its attempts
+// without growing the 24 bytes every address takes, and an attempt held
+// inline survives the move to a list of its own.
+func TestIPStateDecided(t *testing.T) {
+	if n := unsafe.Sizeof(IPState{}); n != 24 {
+		t.Errorf("IPState is %d bytes, want 24", n)
+	}
+	var s IPState
+	s.set(10, []Attempt{{TS: 10, Who: 7, Failure: true}})
+	if s.Remembered(false) != nil {
+		t.Fatal("an address without decisions remembers some")
+	}
+	s.Remembered(true).Record(1, 2, 10, 20, 100)
+	var one [1]Attempt
+	if got := s.Attempts(&one); len(got) != 1 || got[0] != (Attempt{TS: 10, Who: 7, Failure: true}) {
+		t.Fatalf("the inline attempt after the move: %+v", got)
+	}
+	scratch := []Attempt{{TS: 12, Who: 8}}
+	s.set(12, scratch)
+	scratch[0].Who = 99 // the caller reuses its scratch
+	if got := s.Attempts(&one); len(got) != 1 || got[0].Who != 8 || len(*s.Remembered(false)) != 1 {
+		t.Fatalf("after set: attempts %+v, decisions %v", got, s.Remembered(false))
+	}
+	b, _ := s.MarshalBinary()
+	var back IPState
+	if err := back.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(back, s) {
+		t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, back, s)
 	}
 }

@@ -13,25 +13,45 @@ const ipStateV2 = 2
 // Addresses are most of the keys a worker holds (a user logs in from
 // several) and most hold a single attempt, made at their newest time: so
 // that one is held inline, as who made it and a sentinel for its outcome
-// in more, and only an address with other attempts points to a slice of
-// them. A state is 32 bytes, and one attempt allocates nothing.
+// in more, and only an address with other attempts, or with decisions in
+// force (few are), points to a slice of them. A state is 24 bytes, and one
+// attempt allocates nothing.
 type IPState struct {
-	last    int64     // the newest attempt's time (Last)
-	who     uint64    // with one attempt inline: its Who
-	more    *attempts // nil: none; oneSuccess, oneFailure: one at last by who; else all of them
-	decided *Decided  // nil until the address stage decides against the address
+	last int64     // the newest attempt's time (Last)
+	who  uint64    // with one attempt inline: its Who
+	more *attempts // nil: none; oneSuccess, oneFailure: one at last by who; else all of them
+}
+
+// attempts is an address's attempts and the decisions in force about it.
+type attempts struct {
+	list    []Attempt
+	decided Decided // enforced decisions of the address stage (Remembered)
 }
 
 // Remembered returns the enforced decisions of the address stage the state
-// remembers; nil when it holds none, unless alloc.
+// remembers; nil when it holds none, unless alloc. An attempt held inline
+// moves to a list of its own to make room for them.
 func (s *IPState) Remembered(alloc bool) *Decided {
-	if s.decided == nil && alloc {
-		s.decided = &Decided{}
+	switch {
+	case s.own():
+		if s.more.decided == nil && !alloc {
+			return nil
+		}
+	case !alloc:
+		return nil
+	case s.more == nil:
+		s.more = &attempts{}
+	default:
+		var one [1]Attempt
+		s.more = &attempts{list: append([]Attempt(nil), s.Attempts(&one)...)}
+		s.who = 0
 	}
-	return s.decided
+	return &s.more.decided
 }
 
-type attempts struct{ list []Attempt }
+// own reports whether more is a list of the state's own, not nil or a
+// sentinel of an inline attempt.
+func (s *IPState) own() bool { return s.more != nil && s.more != oneSuccess && s.more != oneFailure }
 
 // oneSuccess and oneFailure mark an IPState's single inline attempt by
 // their addresses; their lists are never read, and differ only so that
@@ -55,11 +75,15 @@ func (s *IPState) Attempts(buf *[1]Attempt) []Attempt {
 }
 
 // set makes the state hold last and list, inline when list is a single
-// attempt at last. It keeps list itself (not a copy) unless it is held
-// inline, so list must not be buf of Attempts.
+// attempt at last and the state holds no decisions. It keeps list itself
+// (not a copy) unless it is held inline or beside decisions, so list must
+// not be buf of Attempts.
 func (s *IPState) set(last int64, list []Attempt) {
 	s.last, s.who = last, 0
 	switch {
+	case s.own() && s.more.decided != nil:
+		// A copy: list may be the caller's scratch for one attempt.
+		s.more.list = append(s.more.list[:0], list...)
 	case len(list) == 0:
 		s.more = nil
 	case len(list) == 1 && list[0].TS == last:
@@ -67,7 +91,7 @@ func (s *IPState) set(last int64, list []Attempt) {
 		if list[0].Failure {
 			s.more = oneFailure
 		}
-	case s.more != nil && s.more != oneSuccess && s.more != oneFailure:
+	case s.own():
 		s.more.list = list
 	default:
 		s.more = &attempts{list: list}
@@ -85,8 +109,8 @@ type ipStateJSON struct {
 func (s *IPState) MarshalJSON() ([]byte, error) {
 	var buf [1]Attempt
 	j := ipStateJSON{Last: s.last, Attempts: s.Attempts(&buf)}
-	if s.decided != nil {
-		j.Decided = *s.decided
+	if d := s.Remembered(false); d != nil {
+		j.Decided = *d
 	}
 	return json.Marshal(j)
 }
