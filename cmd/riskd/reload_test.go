@@ -65,7 +65,7 @@ func TestRunCommandReloadsRules(t *testing.T) {
 			if version == before.Version {
 				t.Fatalf("the reload kept version %s", version)
 			}
-			login(t, b, n[0], "reload-1")
+			login(t, b, n[0], "reload-1", 0)
 			d := waitDecision(t, b, n[2], "reload-1")
 			if d.RulesVersion != version || len(d.Reasons) == 0 || d.Reasons[0].Rule != "hot-reload-probe" {
 				t.Fatalf("decision after the reload: version %s, reasons %+v; want hot-reload-probe under %s", d.RulesVersion, d.Reasons, version)
@@ -79,7 +79,7 @@ func TestRunCommandReloadsRules(t *testing.T) {
 			if v := metricValue(get(t, addr+"/metrics"), "riskd_rules_last_reload_success"); v != 0 {
 				t.Errorf("riskd_rules_last_reload_success %v after a refused reload, want 0", v)
 			}
-			login(t, b, n[0], "reload-2")
+			login(t, b, n[0], "reload-2", time.Hour)
 			if d := waitDecision(t, b, n[2], "reload-2"); d.RulesVersion != version {
 				t.Errorf("after the refused reload a decision has version %s, want %s still in force", d.RulesVersion, version)
 			}
@@ -134,10 +134,13 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-// login produces a successful login of the user "reload-probe" as event id.
-func login(t *testing.T, b streamtest.Broker, topic, id string) {
+// login produces a successful login of the user "reload-probe" as event id,
+// at after past midnight of its day: a login an hour after the last is not
+// a quiet repeat of its step-up.
+func login(t *testing.T, b streamtest.Broker, topic, id string, after time.Duration) {
 	t.Helper()
-	line := fmt.Sprintf(`{"event_id":%q,"type":"login","ts":"2026-05-10T00:00:00Z","user_id":"reload-probe","ip":"198.51.100.7","outcome":"success"}`, id)
+	ts := time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC).Add(after).Format(time.RFC3339)
+	line := fmt.Sprintf(`{"event_id":%q,"type":"login","ts":%q,"user_id":"reload-probe","ip":"198.51.100.7","outcome":"success"}`, id, ts)
 	streamtest.Produce(t, b, []*kgo.Record{{Topic: topic, Key: []byte("reload-probe"), Value: []byte(line)}})
 }
 
