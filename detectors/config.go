@@ -80,8 +80,9 @@ type Config struct {
 type StateConfig struct {
 	MaxUsers        int      `yaml:"max_users"`        // users kept per worker; least recently used evicted beyond
 	MaxIPs          int      `yaml:"max_ips"`          // addresses kept per worker for password-spray windows
+	MaxNetworks     int      `yaml:"max_networks"`     // networks (/24, /48) kept per worker for the network windows
 	UserTTL         Duration `yaml:"user_ttl"`         // a user idle this long in event time is forgotten
-	IPTTL           Duration `yaml:"ip_ttl"`           // likewise for an address
+	IPTTL           Duration `yaml:"ip_ttl"`           // likewise for an address or a network
 	AllowedLateness Duration `yaml:"allowed_lateness"` // out-of-order tolerance: windows keep this much extra history
 	MaxFuture       Duration `yaml:"max_future"`       // an event dated this far ahead of the wall clock is refused (pipeline admission); this far ahead of the stream clock, flagged future
 }
@@ -116,18 +117,40 @@ type VelocityConfig struct {
 	AmountRatio           float64 `yaml:"amount_ratio"`             // amount this many times the user's mean...
 	AmountRatioMinHistory int     `yaml:"amount_ratio_min_history"` // ...once the user has this many transactions
 	MaxBeneficiaries      int     `yaml:"max_beneficiaries"`        // known beneficiaries remembered per user
+	NewBeneficiaries24h   int     `yaml:"new_beneficiaries_24h"`    // a day of this many new payees...
+	DayRatio              float64 `yaml:"day_ratio"`                // ...and a 24h total this many times the user's usual day...
+	DayRatioMinDays       int     `yaml:"day_ratio_min_days"`       // ...once the user's transactions span this many days, fires day_fired
 }
 
-// LoginsConfig parameterises failed_login_burst for users (brute force) and
-// addresses (password spray).
+// LoginsConfig parameterises failed_login_burst for users (brute force),
+// addresses (password spray) and networks (distributed spray), each over a
+// short window and a long one, so that patience does not reset the count.
 type LoginsConfig struct {
 	Window            Duration `yaml:"window"`              // brute-force window per user
 	UserBurst         int      `yaml:"user_burst"`          // failures in window that make a burst
+	LongWindow        Duration `yaml:"long_window"`         // patient brute force: the long window per user
+	UserLong          int      `yaml:"user_long"`           // failures in long_window that fire long_fired
 	MaxFailures       int      `yaml:"max_failures"`        // failures kept per user
 	SprayWindow       Duration `yaml:"spray_window"`        // password-spray window per address
 	SprayUsers        int      `yaml:"spray_users"`         // distinct users failing from one address
 	SprayFailureRatio float64  `yaml:"spray_failure_ratio"` // share of attempts from the address that failed
+	SprayLongWindow   Duration `yaml:"spray_long_window"`   // patient spray: the long window per address
+	SprayLongUsers    int      `yaml:"spray_long_users"`    // distinct users failing from one address in it
 	MaxAttemptsPerIP  int      `yaml:"max_attempts_per_ip"` // attempts kept per address
+
+	NetworkWindow          Duration `yaml:"network_window"`            // distributed spray: the window per network (/24, /48)
+	NetworkUsers           int      `yaml:"network_users"`             // distinct users failing from one network in it
+	NetworkFailureRatio    float64  `yaml:"network_failure_ratio"`     // share of the network's attempts that failed
+	NetworkMaxSuccessUsers int      `yaml:"network_max_success_users"` // more distinct users logging in from it: shared egress, not a spray
+	MaxAttemptsPerNetwork  int      `yaml:"max_attempts_per_network"`  // attempts kept per network
+
+	StuffingUsers        int     `yaml:"stuffing_users"`         // distinct failing users before a success from the address or network is suspect
+	StuffingFailureRatio float64 `yaml:"stuffing_failure_ratio"` // ...when this share of its attempts failed
+
+	// SharedEgress lists the networks known to carry many people (carrier
+	// CGNAT, company VPNs), as CIDR prefixes or AS numbers (AS64760): the
+	// network counts never fire for an address in them.
+	SharedEgress []string `yaml:"shared_egress"`
 }
 
 // NoveltyConfig parameterises new_device.
@@ -143,8 +166,8 @@ type NoveltyConfig struct {
 func Defaults() Config {
 	return Config{
 		State: StateConfig{
-			MaxUsers: 500_000, MaxIPs: 200_000,
-			UserTTL: Duration(30 * 24 * time.Hour), IPTTL: Duration(2 * time.Hour),
+			MaxUsers: 500_000, MaxIPs: 200_000, MaxNetworks: 50_000,
+			UserTTL: Duration(30 * 24 * time.Hour), IPTTL: Duration(6 * time.Hour),
 			AllowedLateness: Duration(10 * time.Minute), MaxFuture: Duration(24 * time.Hour),
 		},
 		ImpossibleTravel: TravelConfig{MaxSpeedKMH: 1000, MinDistanceKM: 200, History: 8},
@@ -152,10 +175,14 @@ func Defaults() Config {
 		Velocity: VelocityConfig{
 			MaxEntries: 200, Count10m: 5, Count1h: 10, Count24h: 30, Sum1h: 5000, Sum24h: 20000,
 			NewBeneficiaries1h: 3, SameBeneficiary1h: 5, AmountRatio: 10, AmountRatioMinHistory: 5, MaxBeneficiaries: 64,
+			NewBeneficiaries24h: 4, DayRatio: 5, DayRatioMinDays: 7,
 		},
 		FailedLoginBurst: LoginsConfig{
-			Window: Duration(15 * time.Minute), UserBurst: 5, MaxFailures: 64,
-			SprayWindow: Duration(time.Hour), SprayUsers: 8, SprayFailureRatio: 0.6, MaxAttemptsPerIP: 512,
+			Window: Duration(15 * time.Minute), UserBurst: 5, LongWindow: Duration(12 * time.Hour), UserLong: 30, MaxFailures: 64,
+			SprayWindow: Duration(time.Hour), SprayUsers: 8, SprayFailureRatio: 0.6,
+			SprayLongWindow: Duration(6 * time.Hour), SprayLongUsers: 20, MaxAttemptsPerIP: 512,
+			NetworkWindow: Duration(time.Hour), NetworkUsers: 12, NetworkFailureRatio: 0.6, NetworkMaxSuccessUsers: 5,
+			MaxAttemptsPerNetwork: 1024, StuffingUsers: 10, StuffingFailureRatio: 0.8,
 		},
 		NewDevice: NoveltyConfig{
 			NewFor: Duration(24 * time.Hour), KnownAfter: Duration(time.Hour), Remember: Duration(90 * 24 * time.Hour),
@@ -173,7 +200,9 @@ func (c *Config) Validate() error {
 		{c.State.MaxUsers > 0 && c.State.MaxUsers <= MaxStateKeys, keysPath("state.max_users")},
 		{c.State.MaxIPs > 0 && c.State.MaxIPs <= MaxStateKeys, keysPath("state.max_ips")},
 		{c.State.UserTTL > 0, "state.user_ttl"},
-		{c.State.IPTTL >= c.FailedLoginBurst.SprayWindow, "state.ip_ttl (must be at least failed_login_burst.spray_window)"},
+		{c.State.MaxNetworks > 0 && c.State.MaxNetworks <= MaxStateKeys, keysPath("state.max_networks")},
+		{c.State.IPTTL >= max(c.FailedLoginBurst.SprayWindow, c.FailedLoginBurst.SprayLongWindow, c.FailedLoginBurst.NetworkWindow),
+			"state.ip_ttl (must be at least failed_login_burst.spray_window, spray_long_window and network_window)"},
 		{c.State.MaxFuture > 0, "state.max_future"},
 		{c.ImpossibleTravel.MaxSpeedKMH > 0, "impossible_travel.max_speed_kmh"},
 		{c.ImpossibleTravel.History >= 2 && c.ImpossibleTravel.History <= maxPoints, "impossible_travel.history (2 to 65,535)"},
@@ -181,10 +210,21 @@ func (c *Config) Validate() error {
 		{c.TokenReplay.MaxRefresh > 0, "token_replay.max_refresh"},
 		{c.Velocity.MaxEntries > 0, "velocity.max_entries"},
 		{c.Velocity.MaxBeneficiaries > 0, "velocity.max_beneficiaries"},
+		{c.Velocity.NewBeneficiaries24h > 0, "velocity.new_beneficiaries_24h"},
+		{c.Velocity.DayRatioMinDays >= 1, "velocity.day_ratio_min_days (at least 1)"},
 		{c.FailedLoginBurst.Window > 0, "failed_login_burst.window"},
 		{c.FailedLoginBurst.UserBurst > 0, "failed_login_burst.user_burst"},
 		{c.FailedLoginBurst.MaxFailures >= c.FailedLoginBurst.UserBurst, "failed_login_burst.max_failures (at least user_burst)"},
+		{c.FailedLoginBurst.LongWindow >= c.FailedLoginBurst.Window, "failed_login_burst.long_window (at least window)"},
+		{c.FailedLoginBurst.UserLong > 0 && c.FailedLoginBurst.MaxFailures >= c.FailedLoginBurst.UserLong, "failed_login_burst.user_long (1 to max_failures)"},
 		{c.FailedLoginBurst.SprayWindow > 0, "failed_login_burst.spray_window"},
+		{c.FailedLoginBurst.SprayLongWindow >= c.FailedLoginBurst.SprayWindow, "failed_login_burst.spray_long_window (at least spray_window)"},
+		{c.FailedLoginBurst.SprayLongUsers > 1, "failed_login_burst.spray_long_users (at least 2)"},
+		{c.FailedLoginBurst.NetworkWindow > 0, "failed_login_burst.network_window"},
+		{c.FailedLoginBurst.NetworkUsers > 1, "failed_login_burst.network_users (at least 2)"},
+		{c.FailedLoginBurst.MaxAttemptsPerNetwork >= c.FailedLoginBurst.NetworkUsers, "failed_login_burst.max_attempts_per_network (at least network_users)"},
+		{c.FailedLoginBurst.StuffingUsers > 1, "failed_login_burst.stuffing_users (at least 2)"},
+		{validEgress(c.FailedLoginBurst.SharedEgress), "failed_login_burst.shared_egress (CIDR prefixes such as 31.94.0.0/16, or AS numbers such as AS64760)"},
 		{c.FailedLoginBurst.SprayUsers > 1, "failed_login_burst.spray_users (at least 2)"},
 		{c.FailedLoginBurst.MaxAttemptsPerIP >= c.FailedLoginBurst.SprayUsers, "failed_login_burst.max_attempts_per_ip (at least spray_users)"},
 		{c.NewDevice.MaxDevices > 0 && c.NewDevice.MaxPlaces > 0, "new_device.max_devices / max_places"},

@@ -28,6 +28,7 @@ type Features struct {
 	Novelty   NoveltyFeatures   `expr:"new_device" json:"new_device"`
 	Integrity IntegrityFeatures `expr:"device_integrity" json:"device_integrity"`
 	IP        IPFeatures        `expr:"ip" json:"ip"`
+	Network   NetworkFeatures   `expr:"network" json:"network"`
 	Stream    StreamFeatures    `expr:"stream" json:"stream"`
 }
 
@@ -70,19 +71,22 @@ type TokenFeatures struct {
 
 // VelocityFeatures is velocity's output, for transaction events.
 type VelocityFeatures struct {
-	Fired              bool    `expr:"fired" json:"-"`
-	Summary            string  `expr:"summary" json:"-"`
-	Count10m           int     `expr:"count_10m" json:"count_10m"` // this user's transactions, this one included
-	Count1h            int     `expr:"count_1h" json:"count_1h"`
-	Count24h           int     `expr:"count_24h" json:"count_24h"`
-	Sum1h              float64 `expr:"sum_1h" json:"sum_1h"` // in this event's currency
-	Sum24h             float64 `expr:"sum_24h" json:"sum_24h"`
-	DeviceCount1h      int     `expr:"device_count_1h" json:"device_count_1h"`           // from this device
-	BeneficiaryCount1h int     `expr:"beneficiary_count_1h" json:"beneficiary_count_1h"` // to this beneficiary
-	NewBeneficiary     bool    `expr:"new_beneficiary" json:"new_beneficiary"`
-	NewBeneficiaries1h int     `expr:"new_beneficiaries_1h" json:"new_beneficiaries_1h"`
-	AmountRatio        float64 `expr:"amount_ratio" json:"amount_ratio"` // amount over the user's mean, 0 without enough history
-	History            int     `expr:"history" json:"history"`           // the user's earlier transactions
+	Fired               bool    `expr:"fired" json:"-"`
+	Summary             string  `expr:"summary" json:"-"`
+	Count10m            int     `expr:"count_10m" json:"count_10m"` // this user's transactions, this one included
+	Count1h             int     `expr:"count_1h" json:"count_1h"`
+	Count24h            int     `expr:"count_24h" json:"count_24h"`
+	Sum1h               float64 `expr:"sum_1h" json:"sum_1h"` // in this event's currency
+	Sum24h              float64 `expr:"sum_24h" json:"sum_24h"`
+	DeviceCount1h       int     `expr:"device_count_1h" json:"device_count_1h"`           // from this device
+	BeneficiaryCount1h  int     `expr:"beneficiary_count_1h" json:"beneficiary_count_1h"` // to this beneficiary
+	NewBeneficiary      bool    `expr:"new_beneficiary" json:"new_beneficiary"`
+	NewBeneficiaries1h  int     `expr:"new_beneficiaries_1h" json:"new_beneficiaries_1h"`
+	AmountRatio         float64 `expr:"amount_ratio" json:"amount_ratio"`                   // amount over the user's mean, 0 without enough history
+	History             int     `expr:"history" json:"history"`                             // the user's earlier transactions
+	NewBeneficiaries24h int     `expr:"new_beneficiaries_24h" json:"new_beneficiaries_24h"` // payees first paid in the last 24h, on an established account
+	DayRatio            float64 `expr:"day_ratio" json:"day_ratio"`                         // the 24h sum over the user's usual day (their total over the days of their history), 0 without enough history
+	DayFired            bool    `expr:"day_fired" json:"day_fired"`                         // new_beneficiaries_24h and day_ratio both reached their limits: a day unlike the user's own
 }
 
 // LoginFeatures is failed_login_burst's per-user output.
@@ -92,18 +96,40 @@ type LoginFeatures struct {
 	Failures          int    `expr:"failures" json:"failures"`         // failed logins and MFA in the window, this one included
 	DistinctIPs       int    `expr:"distinct_ips" json:"distinct_ips"` // addresses those failures came from
 	SuccessAfterBurst bool   `expr:"success_after_burst" json:"success_after_burst"`
+	FailuresLong      int    `expr:"failures_long" json:"failures_long"` // failed logins and MFA in long_window, this one included
+	LongFired         bool   `expr:"long_fired" json:"long_fired"`       // a failure with failures_long at user_long or more: a patient brute force
 }
 
 // IPFeatures is failed_login_burst's per-address output (password spray).
 // It is computed on the ip stage, so only rules whose subject is ip read it.
 type IPFeatures struct {
+	Fired            bool    `expr:"fired" json:"-"`
+	Summary          string  `expr:"summary" json:"-"`
+	Attempts         int     `expr:"attempts" json:"attempts"` // logins and MFA from the address in the spray window
+	Failures         int     `expr:"failures" json:"failures"`
+	Users            int     `expr:"users" json:"users"`               // distinct users attempted
+	FailedUsers      int     `expr:"failed_users" json:"failed_users"` // distinct users with a failure
+	FailureRatio     float64 `expr:"failure_ratio" json:"failure_ratio"`
+	FailedUsersLong  int     `expr:"failed_users_long" json:"failed_users_long"`   // distinct users with a failure in spray_long_window
+	FailureRatioLong float64 `expr:"failure_ratio_long" json:"failure_ratio_long"` // share of the attempts in spray_long_window that failed
+	LongFired        bool    `expr:"long_fired" json:"long_fired"`                 // failed_users_long and failure_ratio_long reached their limits: a patient spray or stuffing
+	Stuffing         bool    `expr:"stuffing" json:"stuffing"`                     // a success from an address whose long window holds stuffing_users failing users at stuffing_failure_ratio
+}
+
+// NetworkFeatures is failed_login_burst's per-network output: the IPv4 /24
+// or IPv6 /48 of the address, over network_window (distributed spray). It
+// is computed on the ip stage, as IPFeatures are.
+type NetworkFeatures struct {
 	Fired        bool    `expr:"fired" json:"-"`
 	Summary      string  `expr:"summary" json:"-"`
-	Attempts     int     `expr:"attempts" json:"attempts"` // logins and MFA from the address in the spray window
-	Failures     int     `expr:"failures" json:"failures"`
-	Users        int     `expr:"users" json:"users"`               // distinct users attempted
-	FailedUsers  int     `expr:"failed_users" json:"failed_users"` // distinct users with a failure
-	FailureRatio float64 `expr:"failure_ratio" json:"failure_ratio"`
+	Prefix       string  `expr:"prefix" json:"prefix"`               // the network, in CIDR form
+	Attempts     int     `expr:"attempts" json:"attempts"`           // logins and MFA from the network in the window
+	Failures     int     `expr:"failures" json:"failures"`           // failed ones among them
+	FailedUsers  int     `expr:"failed_users" json:"failed_users"`   // distinct users with a failure
+	SuccessUsers int     `expr:"success_users" json:"success_users"` // distinct users who logged in: many means shared egress
+	FailureRatio float64 `expr:"failure_ratio" json:"failure_ratio"` // failures over attempts
+	Allowlisted  bool    `expr:"allowlisted" json:"allowlisted"`     // in shared_egress (by prefix or AS number): never fires
+	Stuffing     bool    `expr:"stuffing" json:"stuffing"`           // a success from a network with stuffing_users failing users at stuffing_failure_ratio
 }
 
 // NoveltyFeatures is new_device's output.

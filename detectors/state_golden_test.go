@@ -43,10 +43,22 @@ func goldenEvents() []event.Event {
 	return evs
 }
 
+// goldenConfig is Defaults with the long windows no longer than the short
+// ones and the address TTL of the builds that wrote the golden states:
+// the golden holds the encoding, and longer windows keep more attempts.
+func goldenConfig() Config {
+	c := Defaults()
+	c.FailedLoginBurst.LongWindow = c.FailedLoginBurst.Window
+	c.FailedLoginBurst.SprayLongWindow = c.FailedLoginBurst.SprayWindow
+	c.State.IPTTL = Duration(2 * time.Hour)
+	return c
+}
+
 // goldenStates runs goldenEvents through both stages and returns each
-// key's encoded state, by "user KEY" and "ip KEY".
-func goldenStates(t *testing.T) map[string][]byte {
-	u, p := NewUsers(Defaults()), NewIPs(Defaults())
+// key's encoded state, by "user KEY" and "ip KEY"; with nets, the
+// networks' too, by "net KEY".
+func goldenStates(t *testing.T, nets ...bool) map[string][]byte {
+	u, p := NewUsers(goldenConfig()), NewIPs(goldenConfig())
 	for _, e := range goldenEvents() {
 		f := &Features{}
 		u.Process(&e, f)
@@ -63,7 +75,56 @@ func goldenStates(t *testing.T) map[string][]byte {
 		v, _ := p.Store().Peek(k)
 		out["ip "+k.String()], _ = v.MarshalBinary()
 	}
+	for _, k := range p.Networks().lru.keys() {
+		if len(nets) > 0 && nets[0] {
+			v, _ := p.Networks().Peek(k)
+			out["net "+k.String()], _ = v.MarshalBinary()
+		}
+	}
 	return out
+}
+
+// TestNetStateGolden holds the network states' encoding (version 1) to
+// testdata/netstate.golden: those of goldenEvents, and one with every
+// field set, decisions included, which decode and encode back to the same
+// bytes. -update-state rewrites the file.
+func TestNetStateGolden(t *testing.T) {
+	const path = "testdata/netstate.golden"
+	states := map[string][]byte{}
+	for name, b := range goldenStates(t, true) {
+		if strings.HasPrefix(name, "net ") {
+			states[name+" v1"] = b
+		}
+	}
+	filled := NetState{Last: 1_772_000_000_000, Attempts: []Attempt{{TS: 1_771_999_000_000, Who: 42, Failure: true}, {TS: 1_772_000_000_000, Who: 7}}}
+	filled.Remembered(true).Record(SubjectHash("network", "192.0.2.0/24"), 2, 1_772_000_000_000, 1_772_003_600_000, 86_400_000)
+	states["net filled v1"], _ = filled.MarshalBinary()
+	if *updateState {
+		var lines []string
+		for name, b := range states {
+			lines = append(lines, fmt.Sprintf("%s %x", name, b))
+		}
+		slices.Sort(lines)
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := readGolden(t, path)
+	if len(want) != len(states) {
+		t.Errorf("%d network states, golden holds %d", len(states), len(want))
+	}
+	for name, w := range want {
+		if b := states[name]; !bytes.Equal(b, w) {
+			t.Errorf("%s: state encodes as\n%x\nwant\n%x", name, b, w)
+		}
+		var s NetState
+		if err := s.UnmarshalBinary(w); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if b, _ := s.MarshalBinary(); !bytes.Equal(b, w) {
+			t.Errorf("%s: decodes and encodes as\n%x\nwant\n%x", name, b, w)
+		}
+	}
 }
 
 // TestStateGolden holds the state encodings to testdata/state.golden: the

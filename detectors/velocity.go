@@ -42,10 +42,15 @@ func velocity(user *UserState, s *step, f *VelocityFeatures) {
 		st.Payees = touchFamiliar(st.Payees, txn.BeneficiaryID, s.ts, s.ts-s.cfg.NewDevice.Remember.ms(), established, cfg.MaxBeneficiaries)
 	}
 	for _, p := range st.Payees {
-		if p.Fresh && p.First >= s.ts-hourMS && p.First <= s.ts {
-			f.NewBeneficiaries1h++
+		if p.Fresh && p.First >= s.ts-dayMS && p.First <= s.ts {
+			f.NewBeneficiaries24h++
+			if p.First >= s.ts-hourMS {
+				f.NewBeneficiaries1h++
+			}
 		}
 	}
+	f.DayRatio = dayRatio(st, s.ts, f.Sum24h, txn.Amount, cfg)
+	f.DayFired = cfg.DayRatio > 0 && f.DayRatio >= cfg.DayRatio && f.NewBeneficiaries24h >= cfg.NewBeneficiaries24h
 	if st.TxnCount == 0 || s.ts < st.TxnFirst {
 		st.TxnFirst = s.ts
 	}
@@ -65,11 +70,29 @@ func velocity(user *UserState, s *step, f *VelocityFeatures) {
 	add(cfg.Sum24h > 0 && f.Sum24h >= cfg.Sum24h, "%.2f %s in 24h (limit %.0f)", f.Sum24h, txn.Currency, cfg.Sum24h)
 	add(f.NewBeneficiaries1h >= cfg.NewBeneficiaries1h, "%d new payees in 1h (limit %d)", f.NewBeneficiaries1h, cfg.NewBeneficiaries1h)
 	add(f.BeneficiaryCount1h >= cfg.SameBeneficiary1h, "%d transactions to payee %s in 1h (limit %d)", f.BeneficiaryCount1h, txn.BeneficiaryID, cfg.SameBeneficiary1h)
+	add(f.DayFired, "%d new payees and %.2f %s in 24h, %.1f× the user's usual day (limits %d and %.0f×)", f.NewBeneficiaries24h, f.Sum24h, txn.Currency, f.DayRatio, cfg.NewBeneficiaries24h, cfg.DayRatio)
 	add(cfg.AmountRatio > 0 && f.AmountRatio >= cfg.AmountRatio, "amount %.2f %s is %.1f× the user's mean (limit %.0f×)", txn.Amount, txn.Currency, f.AmountRatio, cfg.AmountRatio)
 	if len(why) > 0 {
 		f.Fired = true
 		f.Summary = "transaction: " + strings.Join(why, "; ")
 	}
+}
+
+// dayRatio measures the day's total, sum24h (amount, this transaction's,
+// included), against the user's usual day: their total before the last
+// day over the days their transactions span before it. Called before the
+// transaction is added to the totals; 0 without amount_ratio_min_history
+// transactions over day_ratio_min_days.
+func dayRatio(st *UserExtra, ts int64, sum24h, amount float64, cfg *VelocityConfig) float64 {
+	days := float64(ts-st.TxnFirst) / float64(dayMS)
+	if st.TxnCount < int64(cfg.AmountRatioMinHistory) || days < float64(cfg.DayRatioMinDays) {
+		return 0
+	}
+	before := st.TxnTotal - (sum24h - amount)
+	if before <= 0 {
+		return 0
+	}
+	return round1(sum24h / (before / (days - 1)))
 }
 
 // countTxns counts into f the transactions of txns in the windows ending at

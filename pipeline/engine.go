@@ -167,7 +167,7 @@ func (e *Engine) DecideIP(ev *event.Event, userFeats *detectors.Features, now ti
 		e.feats = *userFeats
 	}
 	e.ips.Process(ev, &e.feats)
-	e.eval.Memory = e.ips.Current()
+	e.eval.Memory = e.ips.Memory()
 	out = e.eval.Evaluate(e.set, rules.IPStage, ev, &e.feats, false, now, out)
 	e.eval.Memory = nil
 	return out
@@ -199,7 +199,7 @@ func SameDetectors(a, b *rules.Set) bool { return reflect.DeepEqual(a.Detectors,
 
 // StateStats reports the keys held and dropped by each stage.
 type StateStats struct {
-	Users, IPs                     int
+	Users, IPs, Networks           int
 	UserEvictions, IPEvictions     uint64
 	UserExpirations, IPExpirations uint64
 }
@@ -208,7 +208,7 @@ type StateStats struct {
 func (e *Engine) Stats() StateStats {
 	u, p := e.users.Store(), e.ips.Store()
 	return StateStats{
-		Users: u.Len(), IPs: p.Len(),
+		Users: u.Len(), IPs: p.Len(), Networks: e.ips.Networks().Len(),
 		UserEvictions: u.Evictions, IPEvictions: p.Evictions,
 		UserExpirations: u.Expirations, IPExpirations: p.Expirations,
 	}

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"encoding"
+	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/rules"
@@ -14,6 +16,7 @@ import (
 func (e *Engine) TrackChanges(stage rules.Stage) {
 	if stage == rules.IPStage {
 		e.ips.Store().Track()
+		e.ips.Networks().Track()
 	} else {
 		e.users.Store().Track()
 	}
@@ -22,10 +25,12 @@ func (e *Engine) TrackChanges(stage rules.Stage) {
 // Changes calls f with every key of stage's state changed since the last
 // call: its encoded state (a version byte, then the state), or nil when
 // the key was dropped (evicted or expired), a tombstone. A state that
-// cannot be encoded is reported as err, and skipped.
+// cannot be encoded is reported as err, and skipped. The address stage's
+// keys are its addresses and its networks, a network's key its prefix
+// (5.188.7.0/24), which no address's text can be.
 func (e *Engine) Changes(stage rules.Stage, f func(key string, value []byte)) error {
 	if stage == rules.IPStage {
-		return changes(e.ips.Store(), detectors.IPKey.String, f)
+		return errors.Join(changes(e.ips.Store(), detectors.IPKey.String, f), changes(e.ips.Networks(), netip.Prefix.String, f))
 	}
 	return changes(e.users.Store(), userKey, f)
 }
@@ -75,7 +80,10 @@ func changes[K comparable, V any, P interface {
 // binary cannot read is an error wrapping detectors.ErrStateVersion, and
 // the key stays absent: it starts again empty rather than misread.
 func (e *Engine) Restore(stage rules.Stage, key string, value []byte) error {
-	if stage == rules.IPStage {
+	switch {
+	case stage == rules.IPStage && detectors.IsNetworkKey(key):
+		return restore(e.ips.Networks(), detectors.ParseNetworkKey, key, value)
+	case stage == rules.IPStage:
 		return restore(e.ips.Store(), detectors.ParseIPKey, key, value)
 	}
 	return restore(e.users.Store(), parseUserKey, key, value)

@@ -108,7 +108,8 @@ func TestAddressKeysThroughChangelog(t *testing.T) {
 	if err := one.Changes(rules.IPStage, func(key string, value []byte) { log[key] = value }); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"192.0.2.7", "198.51.100.7", "2001:db8::7", "::c000:207"}; !slices.Equal(slices.Sorted(maps.Keys(log)), slices.Sorted(slices.Values(want))) {
+	// Each address, and its network (the stage counts per /24 and /48).
+	if want := []string{"192.0.2.7", "198.51.100.7", "2001:db8::7", "::c000:207", "192.0.2.0/24", "198.51.100.0/24", "2001:db8::/48", "::/48"}; !slices.Equal(slices.Sorted(maps.Keys(log)), slices.Sorted(slices.Values(want))) {
 		t.Fatalf("changelog keys %v, want %v", slices.Sorted(maps.Keys(log)), want)
 	}
 
@@ -124,8 +125,8 @@ func TestAddressKeysThroughChangelog(t *testing.T) {
 			t.Errorf("tombstone %s: %v", key, err)
 		}
 	}
-	if n := two.Stats().IPs; n != 0 {
-		t.Errorf("%d addresses held after their tombstones", n)
+	if st := two.Stats(); st.IPs != 0 || st.Networks != 0 {
+		t.Errorf("%d addresses and %d networks held after their tombstones", st.IPs, st.Networks)
 	}
 
 	for _, key := range []string{"::ffff:192.0.2.7", "2001:DB8::7", "2001:db8:0::7", "fe80::1%eth0", "192.0.2.07", "alice"} {
@@ -133,7 +134,12 @@ func TestAddressKeysThroughChangelog(t *testing.T) {
 			t.Errorf("restore of address key %q: no error", key)
 		}
 	}
-	if n := two.Stats().IPs; n != 0 {
-		t.Errorf("%d addresses held for keys no event makes", n)
+	for _, key := range []string{"192.0.2.0/25", "192.0.2.7/24", "2001:db8::/64", "2001:DB8::/48", "::ffff:192.0.2.0/120", "192.0.2.0/"} {
+		if err := two.Restore(rules.IPStage, key, log["192.0.2.0/24"]); err == nil {
+			t.Errorf("restore of network key %q: no error", key)
+		}
+	}
+	if st := two.Stats(); st.IPs != 0 || st.Networks != 0 {
+		t.Errorf("%d addresses and %d networks held for keys no event makes", st.IPs, st.Networks)
 	}
 }

@@ -59,6 +59,9 @@ const (
 	SubjectIP     = "ip"
 	SubjectDevice = "device"
 	SubjectToken  = "token"
+	// SubjectNetwork is the optional extension of contract §2: a decision
+	// against a whole network, its IPv4 /24 or IPv6 /48 in CIDR form.
+	SubjectNetwork = "network"
 )
 
 // Subject is what a decision applies to.

@@ -135,4 +135,4 @@ var knownKeys = sync.OnceValue(func() map[string]string {
 	return known
 })
 
-var validSubjects = []string{SubjectUser, SubjectIP, SubjectDevice, SubjectToken}
+var validSubjects = []string{SubjectUser, SubjectIP, SubjectNetwork, SubjectDevice, SubjectToken}

@@ -18,6 +18,7 @@ type Env struct {
 	Novelty   *detectors.NoveltyFeatures   `expr:"new_device"`
 	Integrity *detectors.IntegrityFeatures `expr:"device_integrity"`
 	IP        *detectors.IPFeatures        `expr:"ip"`
+	Network   *detectors.NetworkFeatures   `expr:"network"`
 	Stream    *detectors.StreamFeatures    `expr:"stream"`
 }
 
@@ -68,6 +69,6 @@ func newEnv(ev *event.Event, f *detectors.Features, ip string) Env {
 	v.IP = ip
 	return Env{
 		Event: v, Geo: ev.Geo, Travel: &f.Travel, Token: &f.Token, Velocity: &f.Velocity, Logins: &f.Logins,
-		Novelty: &f.Novelty, Integrity: &f.Integrity, IP: &f.IP, Stream: &f.Stream,
+		Novelty: &f.Novelty, Integrity: &f.Integrity, IP: &f.IP, Network: &f.Network, Stream: &f.Stream,
 	}
 }

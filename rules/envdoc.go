@@ -19,9 +19,12 @@ type Name struct {
 	Meaning string
 }
 
-// ipGroup is the Env group that only the address stage computes; a rule
-// that reads it runs there (see readsIP).
-const ipGroup = "ip"
+// ipGroup and networkGroup are the Env groups that only the address stage
+// computes; a rule that reads them runs there (see readsIP).
+const (
+	ipGroup      = "ip"
+	networkGroup = "network"
+)
 
 // Names returns every name of Env, group by group in Env's order, fields
 // in their types' order.
@@ -36,7 +39,7 @@ func Names() []Name {
 		}
 		stage := "event"
 		switch {
-		case group == ipGroup:
+		case group == ipGroup || group == networkGroup:
 			stage = "ip"
 		case strings.HasSuffix(t.PkgPath(), "/detectors"):
 			stage = "user"

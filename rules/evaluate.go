@@ -51,6 +51,21 @@ type Memory interface {
 	Remembered(alloc bool) *detectors.Decided
 }
 
+// networkMemory is a Memory that keeps the decisions about the network
+// apart (the address stage's: the network's own state), so that a repeat
+// from another address of the network is quiet too.
+type networkMemory interface {
+	NetworkRemembered(alloc bool) *detectors.Decided
+}
+
+// remembered returns the Memory's list for decisions about kind.
+func (e *Evaluator) remembered(kind string, alloc bool) *detectors.Decided {
+	if n, ok := e.Memory.(networkMemory); ok && kind == SubjectNetwork {
+		return n.NetworkRemembered(alloc)
+	}
+	return e.Memory.Remembered(alloc)
+}
+
 // fired is a rule that fired, in the mode it decides in: a rule the
 // breaker demoted decides in shadow, and demoted says why.
 type fired struct {
@@ -98,7 +113,7 @@ func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detector
 		}
 	}
 	userDecided := false
-	for _, kind := range []string{SubjectUser, SubjectToken, SubjectDevice, SubjectIP} {
+	for _, kind := range []string{SubjectUser, SubjectToken, SubjectDevice, SubjectIP, SubjectNetwork} {
 		var group []fired
 		for _, fr := range e.fired {
 			if fr.r.Subject == kind {
@@ -170,6 +185,9 @@ func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors
 	for _, fr := range append(enf, shd...) {
 		r := fr.r
 		evidence, summary, _ := f.Evidence(r.Detector, stage == IPStage)
+		if subj.Kind == SubjectNetwork && r.Detector == detectors.FailedLoginBurst {
+			evidence, summary = f.Network, f.Network.Summary
+		}
 		if summary == "" {
 			summary = r.Description
 		}
@@ -197,7 +215,7 @@ func (e *Evaluator) offences(set *Set, d *Decision) uint32 {
 	if e.Memory == nil || d.Action == Allow {
 		return 0
 	}
-	mem := e.Memory.Remembered(false)
+	mem := e.remembered(d.Subject.Kind, false)
 	if mem == nil {
 		return 0
 	}
@@ -218,7 +236,7 @@ func (e *Evaluator) quiet(set *Set, d *Decision, leave bool) bool {
 	}
 	h := detectors.SubjectHash(d.Subject.Kind, d.Subject.ID)
 	ts, exp := d.TS.UnixMilli(), d.ExpiresAt.UnixMilli()
-	if mem := e.Memory.Remembered(false); mem != nil {
+	if mem := e.remembered(d.Subject.Kind, false); mem != nil {
 		if c := mem.Covering(h, uint8(d.Action), ts); c != nil {
 			grace := set.Policy.RepeatExtension.of(d.Action) * float64(c.Expires-c.Issued)
 			if float64(exp-c.Expires) <= grace {
@@ -238,7 +256,7 @@ func (e *Evaluator) quiet(set *Set, d *Decision, leave bool) bool {
 			}
 		}
 	}
-	e.Memory.Remembered(true).Record(h, uint8(d.Action), ts, exp, time.Duration(set.Policy.OffenceWindow).Milliseconds())
+	e.remembered(d.Subject.Kind, true).Record(h, uint8(d.Action), ts, exp, time.Duration(set.Policy.OffenceWindow).Milliseconds())
 	return false
 }
 

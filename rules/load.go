@@ -326,21 +326,21 @@ func fingerprint(rs *ruleSpec) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// readsIP reports whether a condition reads the ip.* features, which exist
-// only on the address stage.
+// readsIP reports whether a condition reads the ip.* or network.*
+// features, which exist only on the address stage.
 func readsIP(n ast.Node) bool {
-	v := &identFinder{name: "ip"}
+	v := &identFinder{names: []string{ipGroup, networkGroup}}
 	ast.Walk(&n, v)
 	return v.found
 }
 
 type identFinder struct {
-	name  string
+	names []string
 	found bool
 }
 
 func (v *identFinder) Visit(n *ast.Node) {
-	if id, ok := (*n).(*ast.IdentifierNode); ok && id.Value == v.name {
+	if id, ok := (*n).(*ast.IdentifierNode); ok && slices.Contains(v.names, id.Value) {
 		v.found = true
 	}
 }

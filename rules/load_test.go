@@ -46,7 +46,7 @@ extra: 1
   nope: {}
 `}, []string{
 			`detectors.yaml:3: detectors: unknown key "count_10min" (known: max_entries, count_10m,`,
-			`detectors.yaml:4: detectors: unknown key "max_user" (known: max_users, max_ips, user_ttl,`,
+			`detectors.yaml:4: detectors: unknown key "max_user" (known: max_users, max_ips, max_networks, user_ttl,`,
 			"detectors.yaml:4: detectors: cannot unmarshal !!str `many` into int",
 			`detectors.yaml:5: detectors: unknown key "nope" (known: state, impossible_travel,`,
 		}},

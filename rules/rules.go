@@ -84,6 +84,11 @@ func subjectID(kind string, ev *event.Event) (string, bool) {
 			return "", false
 		}
 		return ev.IP.String(), true
+	case SubjectNetwork:
+		if !ev.IP.IsValid() {
+			return "", false
+		}
+		return detectors.NetworkOf(ev.IP).String(), true
 	case SubjectDevice:
 		return ev.DeviceID, ev.DeviceID != ""
 	case SubjectToken:

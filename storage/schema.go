@@ -8,6 +8,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -183,7 +184,7 @@ type migration struct {
 
 var migrations = []migration{
 	{1, "create risk_features", func(db string, v Version) string {
-		cols := append(append(append([]column{}, eventColumns...), featureColumnsOf()...), tailColumns...)
+		cols := append(append(append([]column{}, eventColumns...), featureColumnsOf(1)...), tailColumns...)
 		// One row per event after merges: the address stage's row (stage 1,
 		// a superset) replaces the user stage's, a redelivery replaces itself.
 		return createTable(db, FeaturesTable, cols, v, "ReplacingMergeTree(stage)", "(user_id, ts, event_id)")
@@ -191,15 +192,50 @@ var migrations = []migration{
 	{2, "create risk_decisions", func(db string, v Version) string {
 		return createTable(db, DecisionsTable, decisionColumns, v, "ReplacingMergeTree", "(user_id, ts, decision_id)")
 	}},
+	{3, "add the long-window, network and payment-day features", func(db string, v Version) string {
+		return addColumns(db, FeaturesTable, featureColumnsOf(3), v)
+	}},
 }
 
-func featureColumnsOf() []column {
-	out := make([]column, len(featureFields))
-	for i, f := range featureFields {
-		out[i] = f.column
+// laterFeatures are the feature columns added to risk_features after it
+// was created, by the migration that adds them (the table of a new
+// database is created as version 1 made it, then altered like an old
+// one). A feature added to detectors.Features later goes here with a new
+// migration calling addColumns: ClickHouse 18.16 has no ADD COLUMN IF NOT
+// EXISTS, so a table is altered once, by the migration.
+var laterFeatures = map[string]int{
+	"failed_login_burst_failures_long": 3, "failed_login_burst_long_fired": 3,
+	"ip_failed_users_long": 3, "ip_failure_ratio_long": 3, "ip_long_fired": 3, "ip_stuffing": 3,
+	"network_fired": 3, "network_summary": 3, "network_prefix": 3, "network_attempts": 3, "network_failures": 3,
+	"network_failed_users": 3, "network_success_users": 3, "network_failure_ratio": 3, "network_allowlisted": 3, "network_stuffing": 3,
+	"velocity_new_beneficiaries_24h": 3, "velocity_day_ratio": 3, "velocity_day_fired": 3,
+}
+
+// featureColumnsOf returns the feature columns migration version adds:
+// for 1, those risk_features was created with.
+func featureColumnsOf(version int) []column {
+	var out []column
+	for _, f := range featureFields {
+		if max(laterFeatures[f.name], 1) == version {
+			out = append(out, f.column)
+		}
 	}
 	return out
 }
+
+// addColumns is the statement adding cols to table, in one ALTER: the
+// server applies all of them or none. Another instance's migration may
+// have run it first; Migrate takes its "already exists" for applied.
+func addColumns(db, table string, cols []column, v Version) string {
+	defs := make([]string, len(cols))
+	for i, c := range cols {
+		defs[i] = "ADD COLUMN " + c.ddl(v)
+	}
+	return fmt.Sprintf("ALTER TABLE %s.%s %s", db, table, strings.Join(defs, ", "))
+}
+
+// errColumnExists is ClickHouse's code for adding a column a table has.
+const errColumnExists = 44
 
 func createTable(db, table string, cols []column, v Version, engine, order string) string {
 	defs := make([]string, len(cols))
@@ -261,7 +297,7 @@ func Migrate(ctx context.Context, conn driver.Conn, db string) error {
 		if applied[m.version] {
 			continue
 		}
-		if err := conn.Exec(ctx, m.sql(db, v)); err != nil {
+		if err := conn.Exec(ctx, m.sql(db, v)); err != nil && !columnExists(err) {
 			return fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
 		}
 		// A native batch: 18.16 does not finish an INSERT whose values
@@ -277,6 +313,13 @@ func Migrate(ctx context.Context, conn driver.Conn, db string) error {
 		}
 	}
 	return nil
+}
+
+// columnExists reports whether err is the server's refusal to add a column
+// the table has: a migration another instance applied at the same time.
+func columnExists(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == errColumnExists
 }
 
 // Open connects to dsn (clickhouse://HOST:PORT/DB, native protocol) and

@@ -27,6 +27,27 @@ func TestSchemaVersionGate(t *testing.T) {
 	}
 }
 
+// TestEveryFeatureHasItsColumn checks that the migrations give
+// risk_features every feature column exactly once: in the table migration
+// 1 creates, or in a later migration's ALTER (a feature added since).
+func TestEveryFeatureHasItsColumn(t *testing.T) {
+	ddl := storage.CreateStatements("db", storage.Version{18, 16})
+	for _, name := range storage.FeatureColumns() {
+		n := 0
+		for _, stmt := range ddl {
+			if strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS db.risk_features") {
+				n += strings.Count(stmt, "\n    "+name+" ")
+			}
+			if strings.HasPrefix(stmt, "ALTER TABLE db.risk_features") {
+				n += strings.Count(stmt, "ADD COLUMN "+name+" ")
+			}
+		}
+		if n != 1 {
+			t.Errorf("column %s: defined %d times by the migrations, want once", name, n)
+		}
+	}
+}
+
 // TestClickHouseTables stores the traffic twice (a redelivery) and checks
 // that the tables fold it to one row per event and per decision, that the
 // features read back restore what the rules read, that the analysts'
@@ -39,7 +60,7 @@ func TestClickHouseTables(t *testing.T) {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	var migrations uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".riskd_migrations").Scan(&migrations); err != nil || migrations != 2 {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".riskd_migrations").Scan(&migrations); err != nil || migrations != 3 {
 		t.Fatalf("migrations recorded: %d, %v", migrations, err)
 	}
 

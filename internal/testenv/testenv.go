@@ -112,6 +112,41 @@ func CheckReport(t *testing.T, r scenario.Report) {
 	}
 }
 
+// ShapedCatchRate is the share of each attack class of the shaped traffic
+// (scenario.ShapedOptions) that riskd must catch (issue 13).
+const ShapedCatchRate = 0.9
+
+// ShapedSteppedUp is how many benign users the shipped rules stepped up in
+// the shaped traffic before issue 13 (seeds 1-3: the shipped classes'
+// twenty and the five payroll accounts); the deeper detectors must not
+// step up more.
+const ShapedSteppedUp = 25
+
+// CheckShapedReport fails t unless the report of shaped traffic catches
+// ShapedCatchRate of every attack class, locks out no benign user, keeps
+// every benign look-alike within its expectation, and steps up no more
+// than ShapedSteppedUp benign users.
+func CheckShapedReport(t *testing.T, r scenario.Report) {
+	t.Helper()
+	t.Logf("\n%s", r)
+	for class, total := range r.Total {
+		if float64(r.Caught[class]) < ShapedCatchRate*float64(total) {
+			t.Errorf("%s: caught %d of %d, under %.0f%%", class, r.Caught[class], total, ShapedCatchRate*100)
+		}
+	}
+	if len(r.BenignLockedOut) > 0 {
+		t.Errorf("benign users locked out: %v", r.BenignLockedOut)
+	}
+	for _, l := range r.Lookalikes {
+		if !l.OK {
+			t.Errorf("look-alike %s (%s): %s, expected %s", l.ID, l.Class, l.Outcome, l.Expect)
+		}
+	}
+	if n := len(r.BenignSteppedUp); n > ShapedSteppedUp {
+		t.Errorf("%d benign users stepped up, before issue 13 %d: %v", n, ShapedSteppedUp, r.BenignSteppedUp)
+	}
+}
+
 // Quiet is a test whose Logf says nothing: ReplayAll logs a line per
 // rejected event, thousands in the hostile tests.
 type Quiet struct{ *testing.T }

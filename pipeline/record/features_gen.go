@@ -43,11 +43,16 @@ func appendFeatures(b []byte, f *detectors.Features) []byte {
 	b = appendInt(b, int64(f.Velocity.NewBeneficiaries1h))
 	b = appendFloat(b, f.Velocity.AmountRatio)
 	b = appendInt(b, int64(f.Velocity.History))
+	b = appendInt(b, int64(f.Velocity.NewBeneficiaries24h))
+	b = appendFloat(b, f.Velocity.DayRatio)
+	b = appendBool(b, f.Velocity.DayFired)
 	b = appendBool(b, f.Logins.Fired)
 	b = appendString(b, f.Logins.Summary)
 	b = appendInt(b, int64(f.Logins.Failures))
 	b = appendInt(b, int64(f.Logins.DistinctIPs))
 	b = appendBool(b, f.Logins.SuccessAfterBurst)
+	b = appendInt(b, int64(f.Logins.FailuresLong))
+	b = appendBool(b, f.Logins.LongFired)
 	b = appendBool(b, f.Novelty.Fired)
 	b = appendString(b, f.Novelty.Summary)
 	b = appendBool(b, f.Novelty.KnownUser)
@@ -73,6 +78,20 @@ func appendFeatures(b []byte, f *detectors.Features) []byte {
 	b = appendInt(b, int64(f.IP.Users))
 	b = appendInt(b, int64(f.IP.FailedUsers))
 	b = appendFloat(b, f.IP.FailureRatio)
+	b = appendInt(b, int64(f.IP.FailedUsersLong))
+	b = appendFloat(b, f.IP.FailureRatioLong)
+	b = appendBool(b, f.IP.LongFired)
+	b = appendBool(b, f.IP.Stuffing)
+	b = appendBool(b, f.Network.Fired)
+	b = appendString(b, f.Network.Summary)
+	b = appendString(b, f.Network.Prefix)
+	b = appendInt(b, int64(f.Network.Attempts))
+	b = appendInt(b, int64(f.Network.Failures))
+	b = appendInt(b, int64(f.Network.FailedUsers))
+	b = appendInt(b, int64(f.Network.SuccessUsers))
+	b = appendFloat(b, f.Network.FailureRatio)
+	b = appendBool(b, f.Network.Allowlisted)
+	b = appendBool(b, f.Network.Stuffing)
 	b = appendBool(b, f.Stream.Duplicate)
 	b = appendBool(b, f.Stream.Late)
 	b = appendBool(b, f.Stream.Future)
@@ -116,11 +135,16 @@ func readFeatures(r *reader, f *detectors.Features) {
 	f.Velocity.NewBeneficiaries1h = int(r.int())
 	f.Velocity.AmountRatio = r.float()
 	f.Velocity.History = int(r.int())
+	f.Velocity.NewBeneficiaries24h = int(r.int())
+	f.Velocity.DayRatio = r.float()
+	f.Velocity.DayFired = r.bool()
 	f.Logins.Fired = r.bool()
 	f.Logins.Summary = r.string()
 	f.Logins.Failures = int(r.int())
 	f.Logins.DistinctIPs = int(r.int())
 	f.Logins.SuccessAfterBurst = r.bool()
+	f.Logins.FailuresLong = int(r.int())
+	f.Logins.LongFired = r.bool()
 	f.Novelty.Fired = r.bool()
 	f.Novelty.Summary = r.string()
 	f.Novelty.KnownUser = r.bool()
@@ -146,6 +170,20 @@ func readFeatures(r *reader, f *detectors.Features) {
 	f.IP.Users = int(r.int())
 	f.IP.FailedUsers = int(r.int())
 	f.IP.FailureRatio = r.float()
+	f.IP.FailedUsersLong = int(r.int())
+	f.IP.FailureRatioLong = r.float()
+	f.IP.LongFired = r.bool()
+	f.IP.Stuffing = r.bool()
+	f.Network.Fired = r.bool()
+	f.Network.Summary = r.string()
+	f.Network.Prefix = r.string()
+	f.Network.Attempts = int(r.int())
+	f.Network.Failures = int(r.int())
+	f.Network.FailedUsers = int(r.int())
+	f.Network.SuccessUsers = int(r.int())
+	f.Network.FailureRatio = r.float()
+	f.Network.Allowlisted = r.bool()
+	f.Network.Stuffing = r.bool()
 	f.Stream.Duplicate = r.bool()
 	f.Stream.Late = r.bool()
 	f.Stream.Future = r.bool()
@@ -191,11 +229,16 @@ func AppendFeatureValues(row []any, f *detectors.Features) []any {
 		int64(f.Velocity.NewBeneficiaries1h),
 		f.Velocity.AmountRatio,
 		int64(f.Velocity.History),
+		int64(f.Velocity.NewBeneficiaries24h),
+		f.Velocity.DayRatio,
+		b2u(f.Velocity.DayFired),
 		b2u(f.Logins.Fired),
 		f.Logins.Summary,
 		int64(f.Logins.Failures),
 		int64(f.Logins.DistinctIPs),
 		b2u(f.Logins.SuccessAfterBurst),
+		int64(f.Logins.FailuresLong),
+		b2u(f.Logins.LongFired),
 		b2u(f.Novelty.Fired),
 		f.Novelty.Summary,
 		b2u(f.Novelty.KnownUser),
@@ -221,6 +264,20 @@ func AppendFeatureValues(row []any, f *detectors.Features) []any {
 		int64(f.IP.Users),
 		int64(f.IP.FailedUsers),
 		f.IP.FailureRatio,
+		int64(f.IP.FailedUsersLong),
+		f.IP.FailureRatioLong,
+		b2u(f.IP.LongFired),
+		b2u(f.IP.Stuffing),
+		b2u(f.Network.Fired),
+		f.Network.Summary,
+		f.Network.Prefix,
+		int64(f.Network.Attempts),
+		int64(f.Network.Failures),
+		int64(f.Network.FailedUsers),
+		int64(f.Network.SuccessUsers),
+		f.Network.FailureRatio,
+		b2u(f.Network.Allowlisted),
+		b2u(f.Network.Stuffing),
 		b2u(f.Stream.Duplicate),
 		b2u(f.Stream.Late),
 		b2u(f.Stream.Future),

@@ -21,8 +21,9 @@ type Config struct {
 	DecisionsTopic string
 	DLQTopic       string
 	// IPTopic is the internal repartition topic: login attempts keyed by
-	// address, with their user-stage features, for the address stage
-	// (password spray). Member creates it when missing, with as many
+	// the network of their address (its IPv4 /24 or IPv6 /48, so that one
+	// partition counts every address of a network), with their user-stage
+	// features, for the address stage (password spray). Member creates it when missing, with as many
 	// partitions as the input topics.
 	IPTopic string
 	// FeaturesTopic, when set, receives every accepted event's features

@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/riskd/riskd/alerting"
+	"github.com/riskd/riskd/detectors"
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/internal/window"
 	"github.com/riskd/riskd/pipeline/record"
@@ -100,7 +101,7 @@ func (w *worker) decideUser(it *item, si int) bool {
 		w.toldCaught = w.toldCaught && caught
 		v := record.AppendObservation(nil, &record.Observation{Event: it.ev, Raw: raw, Features: *f,
 			Source: w.partition, Sources: w.inputs, Watermark: w.watermark(), Caught: caught})
-		w.emit(kafka.Message{Topic: c.IPTopic, Key: []byte(it.ev.IP.String()), Value: v}, it, "repartition observation", "")
+		w.emit(kafka.Message{Topic: c.IPTopic, Key: []byte(detectors.NetworkOf(it.ev.IP).String()), Value: v}, it, "repartition observation", "")
 	}
 	return true
 }
