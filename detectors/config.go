@@ -142,6 +142,7 @@ type LoginsConfig struct {
 	NetworkUsers           int      `yaml:"network_users"`             // distinct users failing from one network in it
 	NetworkFailureRatio    float64  `yaml:"network_failure_ratio"`     // share of the network's attempts that failed
 	NetworkMaxSuccessUsers int      `yaml:"network_max_success_users"` // more distinct users logging in from it: shared egress, not a spray
+	NetworkMinAddresses    int      `yaml:"network_min_addresses"`     // failing addresses it takes: one address's spray is the address windows' business
 	MaxAttemptsPerNetwork  int      `yaml:"max_attempts_per_network"`  // attempts kept per network
 
 	StuffingUsers        int     `yaml:"stuffing_users"`         // distinct failing users before a success from the address or network is suspect
@@ -181,7 +182,7 @@ func Defaults() Config {
 			Window: Duration(15 * time.Minute), UserBurst: 5, LongWindow: Duration(12 * time.Hour), UserLong: 30, MaxFailures: 64,
 			SprayWindow: Duration(time.Hour), SprayUsers: 8, SprayFailureRatio: 0.6,
 			SprayLongWindow: Duration(6 * time.Hour), SprayLongUsers: 20, MaxAttemptsPerIP: 512,
-			NetworkWindow: Duration(time.Hour), NetworkUsers: 12, NetworkFailureRatio: 0.6, NetworkMaxSuccessUsers: 5,
+			NetworkWindow: Duration(time.Hour), NetworkUsers: 12, NetworkFailureRatio: 0.6, NetworkMaxSuccessUsers: 5, NetworkMinAddresses: 3,
 			MaxAttemptsPerNetwork: 1024, StuffingUsers: 10, StuffingFailureRatio: 0.8,
 		},
 		NewDevice: NoveltyConfig{
@@ -222,6 +223,7 @@ func (c *Config) Validate() error {
 		{c.FailedLoginBurst.SprayLongUsers > 1, "failed_login_burst.spray_long_users (at least 2)"},
 		{c.FailedLoginBurst.NetworkWindow > 0, "failed_login_burst.network_window"},
 		{c.FailedLoginBurst.NetworkUsers > 1, "failed_login_burst.network_users (at least 2)"},
+		{c.FailedLoginBurst.NetworkMinAddresses >= 1, "failed_login_burst.network_min_addresses (at least 1)"},
 		{c.FailedLoginBurst.MaxAttemptsPerNetwork >= c.FailedLoginBurst.NetworkUsers, "failed_login_burst.max_attempts_per_network (at least network_users)"},
 		{c.FailedLoginBurst.StuffingUsers > 1, "failed_login_burst.stuffing_users (at least 2)"},
 		{validEgress(c.FailedLoginBurst.SharedEgress), "failed_login_burst.shared_egress (CIDR prefixes such as 31.94.0.0/16, or AS numbers such as AS64760)"},

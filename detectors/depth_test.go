@@ -151,6 +151,9 @@ func TestNetworkSpray(t *testing.T) {
 	}{
 		{"twelve addresses of a /24, a user each", Defaults(), spray(12, v4, 0), "5.188.9.0/24", true, false, 12},
 		{"eleven", Defaults(), spray(11, v4, 0), "5.188.9.0/24", false, false, 11},
+		{"one address failing for twelve users is the address's spray, not the network's", Defaults(), spray(12, func(int) string { return "5.188.9.9" }, 0), "5.188.9.0/24", false, false, 12},
+		{"two addresses", Defaults(), spray(12, func(i int) string { return v4(i % 2) }, 0), "5.188.9.0/24", false, false, 12},
+		{"three addresses", Defaults(), spray(12, func(i int) string { return v4(i % 3) }, 0), "5.188.9.0/24", true, false, 12},
 		{"twelve addresses of a /48", Defaults(), spray(12, v6, 0), "2001:db8:7::/48", true, false, 12},
 		{"spread over more than the window", Defaults(), spray(30, func(i int) string { return v4(i % 20) }, 0)[:1:1], "5.188.9.0/24", false, false, 1},
 		{"an office where everyone mistypes once, then logs in", Defaults(), office(), "91.64.20.0/24", false, false, 14},

@@ -120,16 +120,17 @@ type IPFeatures struct {
 // or IPv6 /48 of the address, over network_window (distributed spray). It
 // is computed on the ip stage, as IPFeatures are.
 type NetworkFeatures struct {
-	Fired        bool    `expr:"fired" json:"-"`
-	Summary      string  `expr:"summary" json:"-"`
-	Prefix       string  `expr:"prefix" json:"prefix"`               // the network, in CIDR form
-	Attempts     int     `expr:"attempts" json:"attempts"`           // logins and MFA from the network in the window
-	Failures     int     `expr:"failures" json:"failures"`           // failed ones among them
-	FailedUsers  int     `expr:"failed_users" json:"failed_users"`   // distinct users with a failure
-	SuccessUsers int     `expr:"success_users" json:"success_users"` // distinct users who logged in: many means shared egress
-	FailureRatio float64 `expr:"failure_ratio" json:"failure_ratio"` // failures over attempts
-	Allowlisted  bool    `expr:"allowlisted" json:"allowlisted"`     // in shared_egress (by prefix or AS number): never fires
-	Stuffing     bool    `expr:"stuffing" json:"stuffing"`           // a success from a network with stuffing_users failing users at stuffing_failure_ratio
+	Fired           bool    `expr:"fired" json:"-"`
+	Summary         string  `expr:"summary" json:"-"`
+	Prefix          string  `expr:"prefix" json:"prefix"`                     // the network, in CIDR form
+	Attempts        int     `expr:"attempts" json:"attempts"`                 // logins and MFA from the network in the window
+	Failures        int     `expr:"failures" json:"failures"`                 // failed ones among them
+	FailedUsers     int     `expr:"failed_users" json:"failed_users"`         // distinct users with a failure
+	SuccessUsers    int     `expr:"success_users" json:"success_users"`       // distinct users who logged in: many means shared egress
+	FailedAddresses int     `expr:"failed_addresses" json:"failed_addresses"` // distinct addresses of the network with a failure
+	FailureRatio    float64 `expr:"failure_ratio" json:"failure_ratio"`       // failures over attempts
+	Allowlisted     bool    `expr:"allowlisted" json:"allowlisted"`           // in shared_egress (by prefix or AS number): never fires
+	Stuffing        bool    `expr:"stuffing" json:"stuffing"`                 // a success from a network with stuffing_users failing users at stuffing_failure_ratio
 }
 
 // NoveltyFeatures is new_device's output.

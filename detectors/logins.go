@@ -134,7 +134,7 @@ func (p *IPs) Process(ev *event.Event, f *Features) {
 	st, created := p.store.Get(ipKeyOf(ev.IP), p.clock.now)
 	p.cur = st
 	window, long := cfg.SprayWindow.ms(), cfg.SprayLongWindow.ms()
-	view := eventView{ip: ev.IP, asn: ev.Geo.ASN, user: hashString(ev.UserID), failure: ev.Outcome == event.Failure}
+	view := eventView{ip: ev.IP, asn: ev.Geo.ASN, user: hashString(ev.UserID), addr: hashAddr(ev.IP), failure: ev.Outcome == event.Failure}
 	// An inline attempt is worked on in p.one, and so is the first one
 	// of an address: a list still there is one attempt, which set holds
 	// inline; a second reallocates (p.one holds one).
@@ -228,6 +228,18 @@ func (p *IPs) count(ev *event.Event, list []Attempt, ts int64, guarded bool, g *
 				ev.IP, g.FailedUsersLong, cfg.SprayLongWindow, failuresLong, attemptsLong)
 		}
 	}
+}
+
+// hashAddr hashes an address's 16 bytes (FNV-1a, as hashString), for a
+// network's count of distinct addresses.
+func hashAddr(addr netip.Addr) uint64 {
+	k := ipKeyOf(addr)
+	h := uint64(14695981039346656037)
+	for _, c := range k {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 func countDistinct(s []uint64) int {

@@ -7,20 +7,35 @@ import (
 	"strings"
 )
 
-// NetStateVersion is the encoding version of NetState, the first.
-const NetStateVersion = 1
+// NetStateVersion is the encoding version of NetState. Version 2 adds each
+// attempt's address; version 1's attempts are read with none (Addr 0).
+const NetStateVersion = 2
 
-// NetState is a network's recent login attempts (Who hashes the user), for
-// the distributed spray that stays under every address's count, and the
-// decisions in force against the network. A network is the IPv4 /24 or
+// netStateV1 is the first encoding, whose attempts hold no address.
+const netStateV1 = 1
+
+// NetState is a network's recent login attempts, for the distributed
+// spray that stays under every address's count, and the decisions in
+// force against the network. A network is the IPv4 /24 or
 // IPv6 /48 of an address (NetworkOf). Prefix counting is exact in a fleet
 // because the address stage is partitioned by network; an AS spans
 // partitions, so AS numbers serve only the allow-list and the evidence.
 type NetState struct {
-	Last     int64     `json:"last"`
-	Attempts []Attempt `json:"attempts,omitempty"`
-	Decided  Decided   `json:"decided,omitempty"`
+	Last     int64        `json:"last"`
+	Attempts []NetAttempt `json:"attempts,omitempty"`
+	Decided  Decided      `json:"decided,omitempty"`
 }
+
+// NetAttempt is one login attempt from a network: User hashes the user id,
+// Addr the address it came from.
+type NetAttempt struct {
+	TS      int64  `json:"ts"`
+	User    uint64 `json:"user"`
+	Addr    uint64 `json:"addr"`
+	Failure bool   `json:"f,omitempty"`
+}
+
+func netAttemptTS(a *NetAttempt) int64 { return a.TS }
 
 // Remembered returns the enforced decisions against the network; nil when
 // it holds none, unless alloc.
@@ -36,7 +51,12 @@ func (s *NetState) Remembered(alloc bool) *Decided {
 func (s *NetState) AppendBinary(b []byte) ([]byte, error) {
 	e := encoder{b: append(b, NetStateVersion)}
 	e.int(s.Last)
-	encodeSlice(&e, s.Attempts, putAttempt)
+	encodeSlice(&e, s.Attempts, func(e *encoder, a *NetAttempt) {
+		e.int(a.TS)
+		e.uint(a.User)
+		e.uint(a.Addr)
+		e.bool(a.Failure)
+	})
 	encodeSlice(&e, s.Decided, putInForce)
 	return e.b, nil
 }
@@ -44,18 +64,26 @@ func (s *NetState) AppendBinary(b []byte) ([]byte, error) {
 // MarshalBinary encodes s as AppendBinary does.
 func (s *NetState) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 
-// UnmarshalBinary decodes what MarshalBinary wrote; another version is an
-// error wrapping ErrStateVersion.
+// UnmarshalBinary decodes what MarshalBinary wrote (version 2 or 1);
+// another version is an error wrapping ErrStateVersion.
 func (s *NetState) UnmarshalBinary(b []byte) error {
 	switch {
 	case len(b) == 0:
 		return fmt.Errorf("detectors: empty network state")
-	case b[0] != NetStateVersion:
-		return fmt.Errorf("detectors: network state version %d, this build reads %d: %w", b[0], NetStateVersion, ErrStateVersion)
+	case b[0] != NetStateVersion && b[0] != netStateV1:
+		return fmt.Errorf("detectors: network state version %d, this build reads %d and %d: %w", b[0], NetStateVersion, netStateV1, ErrStateVersion)
 	}
 	d := &decoder{b: b[1:]}
 	*s = NetState{Last: d.int()}
-	s.Attempts = decodeSlice(d, 3, getAttempt)
+	if b[0] == netStateV1 {
+		s.Attempts = decodeSlice(d, 3, func(d *decoder, a *NetAttempt) {
+			*a = NetAttempt{TS: d.int(), User: d.uint(), Failure: d.bool()}
+		})
+	} else {
+		s.Attempts = decodeSlice(d, 4, func(d *decoder, a *NetAttempt) {
+			*a = NetAttempt{TS: d.int(), User: d.uint(), Addr: d.uint(), Failure: d.bool()}
+		})
+	}
 	if dec := decodeDecided(d); len(dec) > 0 {
 		s.Decided = dec
 	}
@@ -167,13 +195,13 @@ func (p *IPs) network(ev eventView, ts int64, future bool, f *Features) *NetStat
 	st, created := p.nets.Get(pfx, p.clock.now)
 	window := cfg.NetworkWindow.ms()
 	if created || (!future && ts >= st.Last) {
-		st.Attempts = pruneBefore(st.Attempts, ts-window-p.cfg.State.AllowedLateness.ms(), cfg.MaxAttemptsPerNetwork, attemptTS)
+		st.Attempts = pruneBefore(st.Attempts, ts-window-p.cfg.State.AllowedLateness.ms(), cfg.MaxAttemptsPerNetwork, netAttemptTS)
 	}
-	st.Attempts = insertByTS(st.Attempts, Attempt{TS: ts, Who: ev.user, Failure: ev.failure}, attemptTS)
+	st.Attempts = insertByTS(st.Attempts, NetAttempt{TS: ts, User: ev.user, Addr: ev.addr, Failure: ev.failure}, netAttemptTS)
 	st.Attempts = capOldest(st.Attempts, cfg.MaxAttemptsPerNetwork)
 	st.Last = max64(st.Last, ts)
 
-	p.fails, p.users = p.fails[:0], p.users[:0]
+	p.fails, p.users, p.long = p.fails[:0], p.users[:0], p.long[:0]
 	for _, a := range st.Attempts {
 		if a.TS > ts || a.TS < ts-window {
 			continue
@@ -181,22 +209,25 @@ func (p *IPs) network(ev eventView, ts int64, future bool, f *Features) *NetStat
 		g.Attempts++
 		if a.Failure {
 			g.Failures++
-			p.fails = append(p.fails, a.Who)
+			p.fails = append(p.fails, a.User)
+			p.long = append(p.long, a.Addr)
 		} else {
-			p.users = append(p.users, a.Who)
+			p.users = append(p.users, a.User)
 		}
 	}
-	g.FailedUsers, g.SuccessUsers = countDistinct(p.fails), countDistinct(p.users)
+	g.FailedUsers, g.SuccessUsers, g.FailedAddresses = countDistinct(p.fails), countDistinct(p.users), countDistinct(p.long)
 	if g.Attempts > 0 {
 		g.FailureRatio = round2(float64(g.Failures) / float64(g.Attempts))
 	}
 	if g.Allowlisted {
 		return st
 	}
-	if g.FailedUsers >= cfg.NetworkUsers && g.FailureRatio >= cfg.NetworkFailureRatio && g.SuccessUsers <= cfg.NetworkMaxSuccessUsers {
+	if g.FailedUsers >= cfg.NetworkUsers && g.FailureRatio >= cfg.NetworkFailureRatio && g.SuccessUsers <= cfg.NetworkMaxSuccessUsers &&
+		g.FailedAddresses >= cfg.NetworkMinAddresses {
 		g.Fired = true
-		g.Summary = fmt.Sprintf("distributed password spray from %s: %d distinct users failed in %s, %d of %d attempts failed, %d user(s) logged in (limits %d users, %.0f%%, at most %d logged in)",
-			g.Prefix, g.FailedUsers, cfg.NetworkWindow, g.Failures, g.Attempts, g.SuccessUsers, cfg.NetworkUsers, cfg.NetworkFailureRatio*100, cfg.NetworkMaxSuccessUsers)
+		g.Summary = fmt.Sprintf("distributed password spray from %s: %d distinct users failed from %d addresses in %s, %d of %d attempts failed, %d user(s) logged in (limits %d users from %d addresses, %.0f%%, at most %d logged in)",
+			g.Prefix, g.FailedUsers, g.FailedAddresses, cfg.NetworkWindow, g.Failures, g.Attempts, g.SuccessUsers,
+			cfg.NetworkUsers, cfg.NetworkMinAddresses, cfg.NetworkFailureRatio*100, cfg.NetworkMaxSuccessUsers)
 	}
 	if !ev.failure && g.FailedUsers >= cfg.StuffingUsers && g.FailureRatio >= cfg.StuffingFailureRatio {
 		g.Stuffing = true
@@ -212,6 +243,7 @@ func (p *IPs) network(ev eventView, ts int64, future bool, f *Features) *NetStat
 type eventView struct {
 	ip      netip.Addr
 	asn     uint32
-	user    uint64
+	user    uint64 // hash of the user id
+	addr    uint64 // hash of the address
 	failure bool
 }

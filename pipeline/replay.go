@@ -63,8 +63,8 @@ func (s Summary) String() string {
 		fmt.Fprintf(&b, " in %s, %.0f events/s", s.Elapsed.Round(time.Millisecond), float64(s.Events)/s.Elapsed.Seconds())
 	}
 	st := s.State
-	fmt.Fprintf(&b, "\nreplay: state of %d users and %d addresses; evicted (caps full) %d users, %d addresses; expired %d users, %d addresses",
-		st.Users, st.IPs, st.UserEvictions, st.IPEvictions, st.UserExpirations, st.IPExpirations)
+	fmt.Fprintf(&b, "\nreplay: state of %d users, %d addresses and %d networks; evicted (caps full) %d users, %d addresses; expired %d users, %d addresses",
+		st.Users, st.IPs, st.Networks, st.UserEvictions, st.IPEvictions, st.UserExpirations, st.IPExpirations)
 	byRule(&b, "\nreplay: rules skipped on events where they failed (check them with riskd rules check):", s.RuleErrors)
 	byRule(&b, "\nreplay: quiet repeats left out (decisions asking for nothing more than one in force), by rule:", s.Suppressed)
 	for _, d := range s.Demoted {

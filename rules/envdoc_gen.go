@@ -20,6 +20,7 @@ var fieldDocs = map[string]string{
 	"detectors.LoginFeatures.LongFired":              "a failure with failures_long at user_long or more: a patient brute force",
 	"detectors.NetworkFeatures.Allowlisted":          "in shared_egress (by prefix or AS number): never fires",
 	"detectors.NetworkFeatures.Attempts":             "logins and MFA from the network in the window",
+	"detectors.NetworkFeatures.FailedAddresses":      "distinct addresses of the network with a failure",
 	"detectors.NetworkFeatures.FailedUsers":          "distinct users with a failure",
 	"detectors.NetworkFeatures.FailureRatio":         "failures over attempts",
 	"detectors.NetworkFeatures.Failures":             "failed ones among them",

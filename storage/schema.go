@@ -207,7 +207,7 @@ var laterFeatures = map[string]int{
 	"failed_login_burst_failures_long": 3, "failed_login_burst_long_fired": 3,
 	"ip_failed_users_long": 3, "ip_failure_ratio_long": 3, "ip_long_fired": 3, "ip_stuffing": 3,
 	"network_fired": 3, "network_summary": 3, "network_prefix": 3, "network_attempts": 3, "network_failures": 3,
-	"network_failed_users": 3, "network_success_users": 3, "network_failure_ratio": 3, "network_allowlisted": 3, "network_stuffing": 3,
+	"network_failed_users": 3, "network_success_users": 3, "network_failed_addresses": 3, "network_failure_ratio": 3, "network_allowlisted": 3, "network_stuffing": 3,
 	"velocity_new_beneficiaries_24h": 3, "velocity_day_ratio": 3, "velocity_day_fired": 3,
 }
 

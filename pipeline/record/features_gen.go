@@ -89,6 +89,7 @@ func appendFeatures(b []byte, f *detectors.Features) []byte {
 	b = appendInt(b, int64(f.Network.Failures))
 	b = appendInt(b, int64(f.Network.FailedUsers))
 	b = appendInt(b, int64(f.Network.SuccessUsers))
+	b = appendInt(b, int64(f.Network.FailedAddresses))
 	b = appendFloat(b, f.Network.FailureRatio)
 	b = appendBool(b, f.Network.Allowlisted)
 	b = appendBool(b, f.Network.Stuffing)
@@ -181,6 +182,7 @@ func readFeatures(r *reader, f *detectors.Features) {
 	f.Network.Failures = int(r.int())
 	f.Network.FailedUsers = int(r.int())
 	f.Network.SuccessUsers = int(r.int())
+	f.Network.FailedAddresses = int(r.int())
 	f.Network.FailureRatio = r.float()
 	f.Network.Allowlisted = r.bool()
 	f.Network.Stuffing = r.bool()
@@ -275,6 +277,7 @@ func AppendFeatureValues(row []any, f *detectors.Features) []any {
 		int64(f.Network.Failures),
 		int64(f.Network.FailedUsers),
 		int64(f.Network.SuccessUsers),
+		int64(f.Network.FailedAddresses),
 		f.Network.FailureRatio,
 		b2u(f.Network.Allowlisted),
 		b2u(f.Network.Stuffing),
