@@ -1,6 +1,9 @@
 package detectors
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // InForce is one enforced decision a key's state remembers about a subject
 // it decides on: the latest one emitted of an action, when it expires and
@@ -60,7 +63,7 @@ func (d Decided) Covering(subject uint64, action uint8, ts int64) *InForce {
 
 // Offences returns the earlier offences of the subject that a decision of
 // action at ts escalates from: the decisions of action about it emitted
-// in a row, the last no longer ago than window. While one of them is still
+// in a row, the last of them ended (expired) no longer ago than window. While one of them is still
 // in force the count is the one that decision was made with, so a repeat
 // during a lockout is the same lockout again, not a new offence (which
 // would escalate on every attempt a locked-out attacker makes).
@@ -70,7 +73,7 @@ func (d Decided) Offences(subject uint64, action uint8, ts, window int64) uint32
 		case e.Subject != subject || e.Action != action:
 		case e.Expires > ts:
 			return e.Offences - 1
-		case ts-e.Issued <= window:
+		case ts-e.Expires <= window:
 			return e.Offences
 		}
 	}
@@ -80,9 +83,9 @@ func (d Decided) Offences(subject uint64, action uint8, ts, window int64) uint32
 // Record remembers a decision of action about subject emitted at ts and
 // expiring at expires. It counts as one more offence unless a decision of
 // the same action is in force (then it continues that one), and the count
-// restarts when the last was longer ago than window. Entries that have
-// expired and are older than window are dropped; beyond MaxInForce, the
-// entry that expires first goes.
+// restarts when the last ended longer ago than window. Entries that ended
+// longer ago than window are dropped; beyond MaxInForce, the entry that
+// expires first goes.
 func (d *Decided) Record(subject uint64, action uint8, ts, expires, window int64) {
 	n := d.Offences(subject, action, ts, window)
 	if n < math.MaxUint32 {
@@ -90,7 +93,7 @@ func (d *Decided) Record(subject uint64, action uint8, ts, expires, window int64
 	}
 	list := (*d)[:0]
 	for _, e := range *d {
-		if (e.Subject == subject && e.Action == action) || (e.Expires <= ts && ts-e.Issued > window) {
+		if (e.Subject == subject && e.Action == action) || ts-e.Expires > window {
 			continue
 		}
 		list = append(list, e)
@@ -122,8 +125,24 @@ func getInForce(d *decoder, f *InForce) {
 	} else {
 		d.fail()
 	}
-	f.Offences = d.uint32()
+	if f.Offences = d.uint32(); f.Offences == 0 {
+		d.fail() // Record counts from 1
+	}
 	f.Issued, f.Expires = d.int(), d.int()
+}
+
+// Check reports a list no build writes: more than MaxInForce entries, or
+// an entry of no offence. A state's JSON is checked with it.
+func (d Decided) Check() error {
+	if len(d) > MaxInForce {
+		return fmt.Errorf("%w: %d decisions in force, at most %d", errCorrupt, len(d), MaxInForce)
+	}
+	for _, e := range d {
+		if e.Offences == 0 {
+			return fmt.Errorf("%w: a decision in force of no offence", errCorrupt)
+		}
+	}
+	return nil
 }
 
 // decodeDecided reads the list putDecided wrote; more than MaxInForce is

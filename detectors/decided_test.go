@@ -32,7 +32,8 @@ func TestDecided(t *testing.T) {
 		{"a weaker action in force", alice, stepUp, 5 * min, true, 0},
 		{"at its expiry", alice, lock, 15 * min, false, 1},
 		{"another subject", bob, lock, 5 * min, false, 0},
-		{"offences forgotten after the window", alice, lock, window + 1, false, 0},
+		{"offences kept for the window after the lockout ends", alice, lock, 15*min + window, false, 1},
+		{"offences forgotten after it", alice, lock, 15*min + window + 1, false, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := d.Covering(tt.subject, tt.action, tt.ts) != nil; got != tt.covered {

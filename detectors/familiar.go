@@ -117,6 +117,11 @@ func (s *UserState) UnmarshalJSON(b []byte) error {
 	if len(j.Points) > maxPoints {
 		return fmt.Errorf("%w: %d geolocated points, at most %d", errCorrupt, len(j.Points), maxPoints)
 	}
+	if j.UserExtra != nil {
+		if err := j.Decided.Check(); err != nil {
+			return err
+		}
+	}
 	s.fromJSON(&j)
 	return nil
 }

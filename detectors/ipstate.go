@@ -121,6 +121,9 @@ func (s *IPState) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
+	if err := j.Decided.Check(); err != nil {
+		return err
+	}
 	*s = IPState{}
 	s.set(j.Last, j.Attempts)
 	if len(j.Decided) > 0 {

@@ -27,11 +27,22 @@ import (
 // members lets n times MaxPerMinute through before every member has
 // tripped, while MaxShare holds whatever the split.
 type Breaker struct {
-	mu      sync.Mutex
-	events  [ring]stageMinute
-	rules   map[string]*[ring]ruleMinute // bounded by the rule ids of the sets in use
+	mu     sync.Mutex
+	events [ring]stageMinute
+	rules  map[string]*ruleCounts // by rule id: bounded by the set in force (Carry)
+	// current maps the rule ids of the set in force to their
+	// fingerprints, once Carry has told it: a batch still deciding with the
+	// rules before a reload must not count or trip a rule since changed.
+	current map[string]string
 	demoted atomic.Pointer[map[string]Demotion]
 	onTrip  func(Demotion)
+}
+
+// ruleCounts are a rule's lockouts per minute, for the definition of it
+// whose fingerprint is fp.
+type ruleCounts struct {
+	fp      string
+	minutes [ring]ruleMinute
 }
 
 // ring is how many minutes the breaker keeps: the longest window.
@@ -55,18 +66,35 @@ type Demotion struct {
 // NewBreaker returns a breaker that tells onTrip (when not nil) of every
 // rule it demotes, on the goroutine of the worker that tripped it.
 func NewBreaker(onTrip func(Demotion)) *Breaker {
-	b := &Breaker{rules: map[string]*[ring]ruleMinute{}, onTrip: onTrip}
+	b := &Breaker{rules: map[string]*ruleCounts{}, onTrip: onTrip}
 	b.demoted.Store(&map[string]Demotion{})
 	return b
 }
 
-// Demoted returns why rule id is demoted, if it is.
-func (b *Breaker) Demoted(id string) (Demotion, bool) {
+// Demoted returns why r is demoted, if it is: a demotion of another
+// definition of the rule (before a reload) does not hold r.
+func (b *Breaker) Demoted(r *Rule) (Demotion, bool) {
 	if b == nil {
 		return Demotion{}, false
 	}
-	d, ok := (*b.demoted.Load())[id]
-	return d, ok
+	d, ok := (*b.demoted.Load())[r.ID]
+	return d, ok && d.Fingerprint == r.Fingerprint
+}
+
+// fire returns r as it decides now: in its own mode and action, or, when
+// the breaker demoted it, in shadow (or asking for a step-up instead of a
+// lockout, as its breaker.demote_to says).
+func (e *Evaluator) fire(r *Rule) fired {
+	fr := fired{r: r, mode: r.Mode, action: r.Action}
+	if d, ok := e.Breaker.Demoted(r); ok && r.Mode == Enforce {
+		fr.demoted = &d
+		if r.Breaker.DemoteTo == DemoteStepUp {
+			fr.action = min(r.Action, StepUp)
+		} else {
+			fr.mode = Shadow
+		}
+	}
+	return fr
 }
 
 // Demotions returns the rules demoted now, by rule id.
@@ -84,24 +112,26 @@ func (b *Breaker) Reset(id string) bool {
 	return b.setDemoted(func(m map[string]Demotion) { delete(m, id) }, id)
 }
 
-// Carry keeps the demotions of set's rules whose definitions a reload left
-// as they were and lifts the others, as a reload carries state over: a
-// rule changed by an analyst starts afresh. The counts of rules set no
-// longer has are dropped.
+// Carry makes set the rules in force: it keeps the demotions and counts
+// of set's rules whose definitions a reload left as they were and lifts or
+// drops the others, as a reload carries state over: a rule changed by an
+// analyst starts afresh, and a rule removed is no longer demoted.
 func (b *Breaker) Carry(set *Set) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for id := range b.rules {
-		if set.RuleByID(id) == nil {
+	b.current = make(map[string]string, len(set.Rules))
+	for _, r := range set.Rules {
+		b.current[r.ID] = r.Fingerprint
+	}
+	for id, c := range b.rules {
+		if b.current[id] != c.fp {
 			delete(b.rules, id)
 		}
 	}
 	next := map[string]Demotion{}
 	for id, d := range *b.demoted.Load() {
-		if r := set.RuleByID(id); r != nil && r.Fingerprint == d.Fingerprint {
+		if b.current[id] == d.Fingerprint {
 			next[id] = d
-		} else {
-			delete(b.rules, id)
 		}
 	}
 	b.demoted.Store(&next)
@@ -142,13 +172,16 @@ func (b *Breaker) lockout(r *Rule, ts time.Time) {
 	if _, ok := (*b.demoted.Load())[r.ID]; ok {
 		return
 	}
+	if fp, ok := b.current[r.ID]; b.current != nil && (!ok || fp != r.Fingerprint) {
+		return // a batch deciding with the rules before a reload
+	}
 	minute := ts.Unix() / 60
 	counts := b.rules[r.ID]
-	if counts == nil {
-		counts = &[ring]ruleMinute{}
+	if counts == nil || counts.fp != r.Fingerprint {
+		counts = &ruleCounts{fp: r.Fingerprint}
 		b.rules[r.ID] = counts
 	}
-	c := &counts[slot(minute)]
+	c := &counts.minutes[slot(minute)]
 	switch {
 	case c.minute > minute:
 		return
@@ -156,7 +189,7 @@ func (b *Breaker) lockout(r *Rule, ts time.Time) {
 		*c = ruleMinute{minute: minute}
 	}
 	c.n++
-	why := b.passed(r, counts, minute)
+	why := b.passed(r, &counts.minutes, minute)
 	if why == "" {
 		return
 	}
@@ -191,4 +224,42 @@ func (b *Breaker) passed(r *Rule, counts *[ring]ruleMinute, minute int64) string
 		return fmt.Sprintf("%d lockouts for %d events in %s, over the ceiling of %.4g%%", locks, events, lim.Window, lim.MaxShare*100)
 	}
 	return ""
+}
+
+// count counts an event of stage at ts for the breaker, handing the counts
+// over once a minute of event time or 512 events.
+func (e *Evaluator) count(stage Stage, ts time.Time) {
+	if e.Breaker == nil {
+		return
+	}
+	minute := ts.Unix() / 60
+	if minute != e.seenAt || e.seen[stage] >= 512 {
+		e.flush()
+		e.seenAt = minute
+	}
+	e.seen[stage]++
+}
+
+// flush hands the events counted over to the breaker.
+func (e *Evaluator) flush() {
+	for s, n := range e.seen {
+		if n > 0 {
+			e.Breaker.seen(Stage(s), e.seenAt, n)
+		}
+	}
+	e.seen = [2]int64{}
+}
+
+// countLockouts tells the breaker of the enforced rules that locked out
+// in d, an enforced lockout emitted that no decision in force covered.
+func (e *Evaluator) countLockouts(d *Decision, group []fired) {
+	if e.Breaker == nil || d.Mode != Enforce || d.Action != Lockout {
+		return
+	}
+	e.flush()
+	for _, fr := range group {
+		if fr.mode == Enforce && fr.action == Lockout {
+			e.Breaker.lockout(fr.r, d.TS)
+		}
+	}
 }

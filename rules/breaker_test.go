@@ -75,6 +75,59 @@ func TestBreakerDemotes(t *testing.T) {
 	}
 }
 
+// TestBreakerDemotesToStepUp: a rule with demote_to step_up enforces a
+// step-up once demoted, rather than nothing.
+func TestBreakerDemotesToStepUp(t *testing.T) {
+	set, err := parse(t, map[string]string{"a.yaml": strings.Replace(breakerRules, "window: 10m}", "window: 10m, demote_to: step_up}", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Evaluator{Breaker: NewBreaker(nil)}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var last Decision
+	for i := range 6 {
+		ev := &event.Event{ID: fmt.Sprint(i), Type: event.Login, TS: t0.Add(time.Duration(i) * time.Second), UserID: fmt.Sprint("u", i)}
+		last = e.Evaluate(set, UserStage, ev, &detectors.Features{}, false, ev.TS, nil)[0]
+	}
+	if last.Mode != Enforce || last.Action != StepUp || len(last.Breaker) != 1 || last.Reasons[0].Action != StepUp {
+		t.Errorf("after the demotion: %+v, want an enforced step-up naming the demotion", last)
+	}
+}
+
+// TestBreakerAcrossReload: a batch still deciding with a rule a reload has
+// changed or removed neither counts nor trips it; a changed rule's counts
+// start afresh.
+func TestBreakerAcrossReload(t *testing.T) {
+	old, _ := parse(t, map[string]string{"a.yaml": breakerRules})
+	changed, _ := parse(t, map[string]string{"a.yaml": strings.Replace(breakerRules, "score: 80", "score: 81", 1)})
+	b := NewBreaker(nil)
+	b.Carry(old)
+	for i := range 3 {
+		b.lockout(old.RuleByID("bad"), time.Unix(int64(i), 0))
+	}
+	b.Carry(changed)
+	b.lockout(old.RuleByID("bad"), time.Unix(5, 0)) // the old definition, after the reload
+	b.lockout(changed.RuleByID("bad"), time.Unix(6, 0))
+	if d := b.Demotions(); len(d) != 0 {
+		t.Errorf("demoted by counts of the rule before the reload: %+v", d)
+	}
+	for i := range 3 {
+		b.lockout(changed.RuleByID("bad"), time.Unix(int64(7+i), 0))
+	}
+	if _, ok := b.Demoted(changed.RuleByID("bad")); !ok {
+		t.Fatal("the changed rule's own 4 lockouts did not trip it")
+	}
+	if _, ok := b.Demoted(old.RuleByID("bad")); ok {
+		t.Error("the demotion of the changed rule holds its old definition too")
+	}
+	none, _ := parse(t, map[string]string{"a.yaml": "rules: []\n"})
+	b.Carry(none)
+	b.lockout(changed.RuleByID("bad"), time.Unix(20, 0))
+	if len(b.Demotions()) != 0 || len(b.rules) != 0 {
+		t.Errorf("a removed rule is still demoted or counted: %+v", b.Demotions())
+	}
+}
+
 func TestBreakerResetAndCarry(t *testing.T) {
 	set, err := parse(t, map[string]string{"a.yaml": breakerRules})
 	if err != nil {
@@ -87,7 +140,7 @@ func TestBreakerResetAndCarry(t *testing.T) {
 		}
 	}
 	trip()
-	if _, ok := b.Demoted("bad"); !ok {
+	if _, ok := b.Demoted(set.RuleByID("bad")); !ok {
 		t.Fatal("not demoted after 4 lockouts in a minute")
 	}
 	if !b.Reset("bad") || b.Reset("bad") {

@@ -66,11 +66,13 @@ func (e *Evaluator) remembered(kind string, alloc bool) *detectors.Decided {
 	return e.Memory.Remembered(alloc)
 }
 
-// fired is a rule that fired, in the mode it decides in: a rule the
-// breaker demoted decides in shadow, and demoted says why.
+// fired is a rule that fired, in the mode and with the action it decides
+// with: a rule the breaker demoted decides in shadow, or asks for a step-up
+// rather than a lockout (breaker.demote_to), and demoted says why.
 type fired struct {
 	r       *Rule
 	mode    Mode
+	action  Action
 	demoted *Demotion
 }
 
@@ -105,11 +107,7 @@ func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detector
 			continue
 		}
 		if _, ok := subjectID(r.Subject, ev); ok {
-			fr := fired{r: r, mode: r.Mode}
-			if d, ok := e.Breaker.Demoted(r.ID); ok && r.Mode == Enforce {
-				fr.mode, fr.demoted = Shadow, &d
-			}
-			e.fired = append(e.fired, fr)
+			e.fired = append(e.fired, e.fire(r))
 		}
 	}
 	userDecided := false
@@ -126,11 +124,15 @@ func (e *Evaluator) Evaluate(set *Set, stage Stage, ev *event.Event, f *detector
 		userDecided = userDecided || kind == SubjectUser
 		id, _ := subjectID(kind, ev)
 		d := e.combine(set, stage, ev, f, Subject{kind, id}, group, now)
-		if e.quiet(set, &d, !emitAll) {
-			continue
+		covered := e.covered(set, &d, !emitAll)
+		if covered && !emitAll {
+			continue // a quiet repeat
 		}
 		out = append(out, d)
-		e.countLockouts(&d, group)
+		if !covered {
+			e.remember(set, &d, group)
+			e.countLockouts(&d, group)
+		}
 	}
 	if emitAll && stage == UserStage && !userDecided {
 		out = append(out, e.combine(set, stage, ev, f, Subject{SubjectUser, ev.UserID}, nil, now))
@@ -167,12 +169,11 @@ func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors
 		deciding, d.Mode = shd, Shadow
 	}
 	d.Action = strongest(deciding)
-	offences := e.offences(set, &d)
 	keep := 1.0
 	for _, fr := range deciding {
 		keep *= 1 - fr.r.Score/100
-		if fr.r.Action == d.Action && d.Action != Allow {
-			life, err := fr.r.lifetime(&e.vm, offences, time.Duration(set.Policy.MaxExpires))
+		if fr.action == d.Action && d.Action != Allow {
+			life, err := fr.r.lifetime(&e.vm, e.offences(set, &d, fr.r), time.Duration(set.Policy.MaxExpires))
 			if err != nil {
 				e.failed(fr.r, ev, err)
 			}
@@ -192,7 +193,7 @@ func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors
 			summary = r.Description
 		}
 		d.Reasons = append(d.Reasons, Reason{Rule: r.ID, Detector: r.Detector, Summary: summary, Mode: fr.mode,
-			Action: r.Action, Score: r.Score, Evidence: evidence})
+			Action: fr.action, Score: r.Score, Evidence: evidence})
 		if fr.demoted != nil {
 			d.Breaker = append(d.Breaker, Demoted{Rule: r.ID, Why: fr.demoted.Why, Since: fr.demoted.At})
 		}
@@ -204,96 +205,7 @@ func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors
 func strongest(rs []fired) Action {
 	a := Allow
 	for _, fr := range rs {
-		a = max(a, fr.r.Action)
+		a = max(a, fr.action)
 	}
 	return a
-}
-
-// offences returns the subject's earlier offences of d's action, which an
-// expires_expr reads; 0 without a Memory.
-func (e *Evaluator) offences(set *Set, d *Decision) uint32 {
-	if e.Memory == nil || d.Action == Allow {
-		return 0
-	}
-	mem := e.remembered(d.Subject.Kind, false)
-	if mem == nil {
-		return 0
-	}
-	h := detectors.SubjectHash(d.Subject.Kind, d.Subject.ID)
-	return mem.Offences(h, uint8(d.Action), d.TS.UnixMilli(), time.Duration(set.Policy.OffenceWindow).Milliseconds())
-}
-
-// quiet reports whether d, enforced, asks for nothing more than a decision
-// the Memory holds in force: the same subject, the same or a stronger
-// action, and an expiry d moves later by no more than the policy's
-// repeat_extension (for d's action) of that decision's lifetime. A quiet d
-// is counted in Suppressed; any other enforced d that asks for more than
-// allow is remembered. Unless leave, a quiet d is reported not quiet and
-// not counted: --emit all emits a decision for every event.
-func (e *Evaluator) quiet(set *Set, d *Decision, leave bool) bool {
-	if e.Memory == nil || d.Mode != Enforce || d.Action == Allow {
-		return false
-	}
-	h := detectors.SubjectHash(d.Subject.Kind, d.Subject.ID)
-	ts, exp := d.TS.UnixMilli(), d.ExpiresAt.UnixMilli()
-	if mem := e.remembered(d.Subject.Kind, false); mem != nil {
-		if c := mem.Covering(h, uint8(d.Action), ts); c != nil {
-			grace := set.Policy.RepeatExtension.of(d.Action) * float64(c.Expires-c.Issued)
-			if float64(exp-c.Expires) <= grace {
-				if !leave {
-					return false
-				}
-				if e.Suppressed == nil {
-					e.Suppressed = map[string]uint64{}
-				}
-				for _, r := range d.Reasons {
-					e.Suppressed[r.Rule]++
-					if e.OnQuiet != nil {
-						e.OnQuiet(r.Rule)
-					}
-				}
-				return true
-			}
-		}
-	}
-	e.remembered(d.Subject.Kind, true).Record(h, uint8(d.Action), ts, exp, time.Duration(set.Policy.OffenceWindow).Milliseconds())
-	return false
-}
-
-// count counts an event of stage at ts for the breaker, handing the counts
-// over once a minute of event time or 512 events.
-func (e *Evaluator) count(stage Stage, ts time.Time) {
-	if e.Breaker == nil {
-		return
-	}
-	minute := ts.Unix() / 60
-	if minute != e.seenAt || e.seen[stage] >= 512 {
-		e.flush()
-		e.seenAt = minute
-	}
-	e.seen[stage]++
-}
-
-// flush hands the events counted over to the breaker.
-func (e *Evaluator) flush() {
-	for s, n := range e.seen {
-		if n > 0 {
-			e.Breaker.seen(Stage(s), e.seenAt, n)
-		}
-	}
-	e.seen = [2]int64{}
-}
-
-// countLockouts tells the breaker of the enforced rules that locked out
-// in d, an enforced lockout emitted.
-func (e *Evaluator) countLockouts(d *Decision, group []fired) {
-	if e.Breaker == nil || d.Mode != Enforce || d.Action != Lockout {
-		return
-	}
-	e.flush()
-	for _, fr := range group {
-		if fr.mode == Enforce && fr.r.Action == Lockout {
-			e.Breaker.lockout(fr.r, d.TS)
-		}
-	}
 }

@@ -23,8 +23,9 @@ type ExpiresEnv struct {
 }
 
 // compileExpires compiles a rule's expires_expr and tries it on the first
-// offence counts, so that an expression that gives no positive duration
-// is refused at load rather than met on an event.
+// offence counts and on large ones, so that an expression that gives no
+// duration of a second or more (an overflow, say) is refused at load
+// rather than met on an event.
 func compileExpires(src string, base time.Duration) (*vm.Program, error) {
 	prog, err := expr.Compile(src, expr.Env(ExpiresEnv{}))
 	if err != nil {
@@ -35,9 +36,9 @@ func compileExpires(src string, base time.Duration) (*vm.Program, error) {
 		return nil, fmt.Errorf("expires_expr: %w", err)
 	}
 	var m vm.VM
-	for n := range 9 {
+	for _, n := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64, 1000} {
 		if _, err := runExpires(&m, prog, base, n); err != nil {
-			return nil, fmt.Errorf("expires_expr with %d offences: %w", n, err)
+			return nil, fmt.Errorf("expires_expr with %d offences: %w (bound it, e.g. min(offences, 6))", n, err)
 		}
 	}
 	return prog, nil
@@ -71,8 +72,9 @@ func runExpires(m *vm.VM, prog *vm.Program, base time.Duration, offences int) (t
 	default:
 		return 0, fmt.Errorf("gave %T %v, want a duration such as expires * 2", v, v)
 	}
-	if d <= 0 {
-		return 0, fmt.Errorf("gave %s, want a positive duration", d)
+	if d < time.Second {
+		// A bare number is nanoseconds: 60 is not a minute.
+		return 0, fmt.Errorf("gave %s, want a duration of a second or more, such as expires * 2 or duration(\"1h\")", d)
 	}
 	return d, nil
 }

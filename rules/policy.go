@@ -55,7 +55,19 @@ type BreakerLimits struct {
 	MaxShare  float64            `yaml:"max_share"`
 	MinEvents int                `yaml:"min_events"`
 	Window    detectors.Duration `yaml:"window"`
+	// DemoteTo is what a demoted rule does: DemoteShadow (the default)
+	// records its decisions and enforces none; DemoteStepUp enforces a
+	// step-up where it asked for a lockout, for a rule whose attacks an
+	// attacker could otherwise switch off by tripping it (a brute force
+	// on many accounts at once).
+	DemoteTo string `yaml:"demote_to"`
 }
+
+// The values of BreakerLimits.DemoteTo.
+const (
+	DemoteShadow = "shadow"
+	DemoteStepUp = "step_up"
+)
 
 // maxBreakerWindow is the longest breaker window: the breaker counts in
 // minutes, in a ring of this many.
@@ -69,7 +81,7 @@ func DefaultPolicy() Policy {
 		MaxExpires:      detectors.Duration(7 * 24 * time.Hour),
 		Breaker: BreakerLimits{
 			MaxPerMinute: 100, MaxShare: 0.05, MinEvents: 1000,
-			Window: detectors.Duration(10 * time.Minute),
+			Window: detectors.Duration(10 * time.Minute), DemoteTo: DemoteShadow,
 		},
 	}
 }
@@ -99,6 +111,8 @@ func (b *BreakerLimits) validate(at string) error {
 		return fmt.Errorf("%s.min_events %d is negative", at, b.MinEvents)
 	case b.Window < detectors.Duration(time.Minute) || time.Duration(b.Window) > maxBreakerWindow:
 		return fmt.Errorf("%s.window %s is outside 1m..1h", at, b.Window)
+	case b.DemoteTo != DemoteShadow && b.DemoteTo != DemoteStepUp:
+		return fmt.Errorf("%s.demote_to %q is not shadow or step_up", at, b.DemoteTo)
 	}
 	return nil
 }
@@ -110,6 +124,7 @@ type breakerSpec struct {
 	MaxShare     *float64            `yaml:"max_share"`
 	MinEvents    *int                `yaml:"min_events"`
 	Window       *detectors.Duration `yaml:"window"`
+	DemoteTo     *string             `yaml:"demote_to"`
 }
 
 // over returns def with the keys s sets.
@@ -128,6 +143,9 @@ func (s *breakerSpec) over(def BreakerLimits) BreakerLimits {
 	}
 	if s.Window != nil {
 		def.Window = *s.Window
+	}
+	if s.DemoteTo != nil {
+		def.DemoteTo = *s.DemoteTo
 	}
 	return def
 }

@@ -65,7 +65,8 @@ func TestQuietRepeatsAndEscalation(t *testing.T) {
 		{"third offence", 45 * time.Minute, true, false, "lockout 1h0m0s"},
 		{"fourth offence, at the cap of min(offences, 3)", 105 * time.Minute, true, false, "lockout 2h0m0s"},
 		{"fifth, capped too", 225 * time.Minute, true, false, "lockout 2h0m0s"},
-		{"forgiven after the offence window", 225*time.Minute + 25*time.Hour, true, false, "lockout 15m0s"},
+		{"still the fifth a day after the last lockout ended", 345*time.Minute + 24*time.Hour, true, false, "lockout 2h0m0s"},
+		{"forgiven a day after that one ended", 465*time.Minute + 48*time.Hour + time.Second, true, false, "lockout 15m0s"},
 	} {
 		ev := &event.Event{ID: step.name, Type: event.Login, TS: t0.Add(step.at), UserID: "alice"}
 		f := &detectors.Features{}
@@ -115,7 +116,9 @@ func TestExpiresExpr(t *testing.T) {
 		{`expires * 2 ** min(offences, 6)`, ""},
 		{`"2h"`, ""},
 		{`offences > 2 ? duration("24h") : expires`, ""},
-		{`expires * (1 - offences)`, "expires_expr with 1 offences: gave 0s, want a positive duration"},
+		{`expires * (1 - offences)`, "expires_expr with 1 offences: gave 0s, want a duration of a second or more"},
+		{`60`, "expires_expr with 0 offences: gave 60ns, want a duration of a second or more"},
+		{`expires * int(2 ** offences)`, "expires_expr with 32 offences: gave -"},
 		{`"soon"`, `expires_expr with 0 offences: invalid duration "soon"`},
 		{`offences == 0`, "expires_expr with 0 offences: gave bool true, want a duration"},
 		{`expires *`, "expires_expr: unexpected token EOF"},

@@ -46,13 +46,15 @@ func newBreaker(m *Metrics, log zerolog.Logger) *rules.Breaker {
 var ErrUnknownRule = errors.New("no such rule in the rules in force")
 
 // ResetRule lifts the lockout breaker's demotion of rule id, reporting
-// whether it was demoted. It is safe for concurrent use.
+// whether it was demoted; ErrUnknownRule when the rule is neither in force
+// nor demoted. It is safe for concurrent use.
 func (s *Member) ResetRule(id string) (bool, error) {
-	if s.Rules().RuleByID(id) == nil {
+	// The gauge goes first: a trip right after the reset sets it again.
+	s.cfg.Metrics.BreakerDemoted.DeleteLabelValues(id)
+	was := s.breaker.Reset(id)
+	if !was && s.Rules().RuleByID(id) == nil {
 		return false, ErrUnknownRule
 	}
-	was := s.breaker.Reset(id)
-	s.cfg.Metrics.BreakerDemoted.DeleteLabelValues(id)
 	if was {
 		s.cfg.Log.Warn().Str("rule", id).Msg("lockout breaker reset: the rule is enforced again")
 	}
@@ -69,7 +71,7 @@ func (s *Member) carryBreaker(set *rules.Set) {
 	before := s.breaker.Demotions()
 	s.breaker.Carry(set)
 	for _, d := range before {
-		if _, still := s.breaker.Demoted(d.Rule); !still {
+		if r := set.RuleByID(d.Rule); r == nil || r.Fingerprint != d.Fingerprint {
 			s.cfg.Metrics.BreakerDemoted.DeleteLabelValues(d.Rule)
 			s.cfg.Log.Warn().Str("rule", d.Rule).Msg("lockout breaker reset by a reload that changed the rule")
 		}

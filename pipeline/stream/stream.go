@@ -92,6 +92,7 @@ func New(c Config) (*Member, error) {
 	s.isolated = isolatedWriter(c.Writer)
 	s.ruleErrs = newRuleErrors(c.Metrics, c.Log)
 	s.breaker = newBreaker(c.Metrics, c.Log)
+	s.breaker.Carry(c.Rules)
 	return s, nil
 }
 
