@@ -1,10 +1,54 @@
 package storage
 
 import (
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
 	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
+
+// caParam is riskd's own DSN parameter naming a PEM file of the
+// authorities that sign ClickHouse's certificate, for a private CA:
+// clickhouse-go's secure=true trusts only the system's.
+const caParam = "tls_ca_file"
+
+// parseDSN parses a ClickHouse DSN as clickhouse-go does (user, password,
+// secure=true for TLS, skip_verify, tls_server_name, ...), and takes
+// tls_ca_file off it first to trust that file's authorities.
+func parseDSN(dsn string) (*clickhouse.Options, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	ca := q.Get(caParam)
+	if !q.Has(caParam) {
+		return clickhouse.ParseDSN(dsn)
+	}
+	q.Del(caParam)
+	u.RawQuery = q.Encode()
+	opts, err := clickhouse.ParseDSN(u.String())
+	if err != nil {
+		return nil, err
+	}
+	if opts.TLS == nil {
+		return nil, fmt.Errorf("%s needs secure=true in the DSN (and ClickHouse's TLS port, 9440 by default)", caParam)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", caParam, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate in the file", caParam, ca)
+	}
+	opts.TLS.RootCAs = pool
+	return opts, nil
+}
 
 // RedactDSN returns dsn fit for a log line or an error: scheme, user, host
 // and database, never a password, whether in the user part or in the query

@@ -326,7 +326,7 @@ func columnExists(err error) bool {
 // returns the connection and the database name (default when the DSN names
 // none).
 func Open(dsn string) (driver.Conn, string, error) {
-	opts, err := clickhouse.ParseDSN(dsn)
+	opts, err := parseDSN(dsn)
 	if err != nil {
 		return nil, "", fmt.Errorf("--clickhouse %s: %w (want clickhouse://[USER:PASSWORD@]HOST:PORT/DB)", RedactDSN(dsn), dsnError(dsn, err))
 	}
