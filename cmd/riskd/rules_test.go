@@ -127,10 +127,10 @@ func TestRulesTest(t *testing.T) {
 		status int
 		want   []string // in stdout, or in stderr when it starts with "riskd:"
 	}{
-		{"the rules folder", []string{"../../rules"}, 0, []string{"SUCCESS ../../rules/pack/tests/logins.test.yaml: ", "COVERED ../../rules/pack: each of 12 rules", "SUMMARY: 6 test files, ", "12 of 12 rules covered"}},
-		{"coverage required and complete", []string{"../../rules/pack", "--require-coverage"}, 0, []string{"12 of 12 rules covered"}},
+		{"the rules folder", []string{"../../rules"}, 0, []string{"SUCCESS ../../rules/pack/tests/logins.test.yaml: ", "COVERED ../../rules/pack: each of 16 rules", "SUMMARY: 6 test files, ", "16 of 16 rules covered"}},
+		{"coverage required and complete", []string{"../../rules/pack", "--require-coverage"}, 0, []string{"16 of 16 rules covered"}},
 		{"one file", []string{shipped}, 0, []string{"SUCCESS " + shipped + ": 3 tests", "UNCOVERED ../../rules/pack: ", "rules/pack/payments.yaml:3: velocity-step-up: no test where it fires, no test where it does not fire"}},
-		{"one file, coverage required", []string{"--require-coverage", shipped}, 1, []string{"UNCOVERED", "riskd: 12 rule(s) not covered (--require-coverage)"}},
+		{"one file, coverage required", []string{"--require-coverage", shipped}, 1, []string{"UNCOVERED", "riskd: 16 rule(s) not covered (--require-coverage)"}},
 		{"a failed expectation", []string{failing, shipped}, 1, []string{"FAILED " + filepath.Join(failing, "bad.test.yaml") + ": 1 tests, 1 failed expectations",
 			filepath.Join(failing, "bad.test.yaml") + `:6: test "hooked": event h1 on user:dave: got step_up (enforce), want lockout (enforce)`, "SUCCESS " + shipped, "riskd: rule tests failed: 1 of 2"}},
 		{"missing path", []string{"/nonexistent-tests", shipped}, 1, []string{"FAILED /nonexistent-tests: no such file or folder", "SUCCESS " + shipped}},
