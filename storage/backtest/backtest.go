@@ -115,14 +115,20 @@ func decide(ctx context.Context, c Config, r *Report, t *tally) (map[key]rules.D
 	now := map[key]rules.Decision{}
 	var eval rules.Evaluator
 	var out []rules.Decision
+	mem := newMemories()
 	// One instant for the whole run: it only stamps decided_at, which is
 	// not compared.
 	at := time.Now()
 	n, err := storage.ReadEvents(ctx, c.Conn, c.DB, c.From, c.To, func(se *storage.StoredEvent) error {
+		// An event has one row: the address stage's for a login attempt,
+		// which carries the user stage's features too. Each stage decides
+		// with the memory of its key.
+		eval.Memory = mem.of(rules.UserStage, &se.Event)
 		out = eval.Evaluate(c.Rules, rules.UserStage, &se.Event, &se.Features, false, at, out[:0])
 		// Only the address stage's row carries the address features
 		// that the address-stage rules read.
 		if se.Stage == 1 {
+			eval.Memory = mem.of(rules.IPStage, &se.Event)
 			out = eval.Evaluate(c.Rules, rules.IPStage, &se.Event, &se.Features, false, at, out)
 		}
 		for _, d := range out {
