@@ -183,7 +183,7 @@ func Defaults() Config {
 			SprayWindow: Duration(time.Hour), SprayUsers: 8, SprayFailureRatio: 0.6,
 			SprayLongWindow: Duration(6 * time.Hour), SprayLongUsers: 20, MaxAttemptsPerIP: 512,
 			NetworkWindow: Duration(time.Hour), NetworkUsers: 12, NetworkFailureRatio: 0.6, NetworkMaxSuccessUsers: 5, NetworkMinAddresses: 3,
-			MaxAttemptsPerNetwork: 1024, StuffingUsers: 10, StuffingFailureRatio: 0.8,
+			MaxAttemptsPerNetwork: 1024, StuffingUsers: 5, StuffingFailureRatio: 0.8,
 		},
 		NewDevice: NoveltyConfig{
 			NewFor: Duration(24 * time.Hour), KnownAfter: Duration(time.Hour), Remember: Duration(90 * 24 * time.Hour),
