@@ -115,9 +115,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "riskd_ready", Help: "1 when the instance is in the consumer group and can reach the brokers.",
 		}),
-		RulesInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "riskd_rules_info", Help: "The rules version in use (value 1).",
-		}, []string{"version"}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "riskd_batch_events", Help: "Events per output batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),

@@ -10,9 +10,13 @@ import (
 	"github.com/riskd/riskd/rules"
 )
 
-// addReload creates the collectors of the rules' hot reloads, named as
+// addReload creates the collectors of the rules in force and of their hot
+// reloads, named as
 // Prometheus names its own.
 func (m *Metrics) addReload() {
+	m.RulesInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "riskd_rules_info", Help: "The rules version in use (value 1).",
+	}, []string{"version"})
 	m.ReloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "riskd_rules_last_reload_success", Help: "1 when the last load of the rules succeeded (at start or a reload), 0 when it failed and the rules before it stay in force.",
 	})
