@@ -11,8 +11,7 @@ import (
 )
 
 // addReload creates the collectors of the rules in force and of their hot
-// reloads, named as
-// Prometheus names its own.
+// reloads, named as Prometheus names its own.
 func (m *Metrics) addReload() {
 	m.RulesInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "riskd_rules_info", Help: "The rules version in use (value 1).",
