@@ -17,7 +17,7 @@ const (
 // so that a backtest over the stored rows is exact, and the sink makes a
 // row of it without decoding the event again.
 //
-// Body, version 1: stage (byte: 0 user, 1 address), rules_version
+// Body, version 2: stage (byte: 0 user, 1 address), rules_version
 // (string), the event with its enrichment, the input as received (bytes,
 // stored as event_json), and the features, Fired and Summary included.
 type Feature struct {

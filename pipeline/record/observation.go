@@ -12,7 +12,7 @@ import (
 // its way to the address stage with what the user stage computed for it,
 // or a heartbeat that carries only the sender's progress.
 //
-// Body, version 1: source (uvarint), sources (uvarint), watermark
+// Body, version 2: source (uvarint), sources (uvarint), watermark
 // (varint, Unix ms; math.MinInt64 before the first event), flags (byte:
 // caught 1, heartbeat 2); then, unless a heartbeat, the event with its
 // enrichment, the input as received (bytes, for event_json) and the

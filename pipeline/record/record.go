@@ -4,8 +4,8 @@
 // stage to the ClickHouse sink (features topic). An event is decoded from
 // JSON once, where it enters; every later hop reads these records.
 //
-// Format, version 1. Every record starts with two bytes: the format
-// version (1) and the kind ('O' observation, 'F' feature record). A reader
+// Format, version 2. Every record starts with two bytes: the format
+// version (2) and the kind ('O' observation, 'F' feature record). A reader
 // that meets another version returns an error wrapping ErrVersion and reads
 // nothing else: the caller counts it and dead-letters the message, so that
 // a fleet in the middle of an upgrade never misreads a newer record. After
@@ -20,8 +20,10 @@
 // The event (event.go), the detector features (features_gen.go, generated
 // from detectors.Features) and each record's own fields (observation.go,
 // feature.go) say their order. A change of order or of a field's type is
-// a new version; readers keep reading the versions before it for as long
-// as a fleet can hold them in its topics.
+// a new version. A reader reads its own version only: a record of another
+// is set aside with its reason, never misread, which is why a release that
+// changes the version is rolled out with the topics drained (README,
+// "Upgrading").
 package record
 
 import (
@@ -31,8 +33,11 @@ import (
 	"math"
 )
 
-// Version is the format version this package writes.
-const Version = 1
+// Version is the format version this package writes. Version 2 added the
+// features of issue 13 (long windows, networks, stuffing, the payment day)
+// among version 1's, so a version 1 record is not read: it is set aside as
+// of an unknown version (README, "Upgrading").
+const Version = 2
 
 // Kinds of record, the second byte.
 const (

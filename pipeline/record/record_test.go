@@ -95,9 +95,11 @@ func TestRefused(t *testing.T) {
 	if err := DecodeObservation(append(b[:len(b):len(b)], 0), &o); err == nil {
 		t.Error("trailing byte accepted")
 	}
-	v2 := append([]byte{2}, b[1:]...)
-	if err := DecodeObservation(v2, &o); !errors.Is(err, ErrVersion) {
-		t.Errorf("version 2: %v, want ErrVersion", err)
+	for _, v := range []byte{1, Version + 1} { // before the network features, and a newer one
+		other := append([]byte{v}, b[1:]...)
+		if err := DecodeObservation(other, &o); !errors.Is(err, ErrVersion) {
+			t.Errorf("version %d: %v, want ErrVersion", v, err)
+		}
 	}
 	if err := DecodeFeature(b, new(Feature)); err == nil || errors.Is(err, ErrVersion) {
 		t.Errorf("an observation read as a feature record: %v", err)

@@ -97,7 +97,8 @@ func TestDecodeObservation(t *testing.T) {
 		{"watermark 48 h ahead", with(func(o *record.Observation) { o.Watermark = future }), ReasonInvalidObservation, "watermark"},
 		{"event not an event", with(func(o *record.Observation) { o.Event.Type = 42 }), ReasonInvalidObservation, "event type 42"},
 		{"cut short", login[:len(login)-3], ReasonInvalidObservation, "truncated"},
-		{"a newer format", "\x02" + login[1:], alerting.ReasonUnknownVersion, "version 2"},
+		{"a newer format", "\x03" + login[1:], alerting.ReasonUnknownVersion, "version 3"},
+		{"version 1, before the network features", "\x01" + login[1:], alerting.ReasonUnknownVersion, "version 1"},
 		{"JSON, the format before records", `{"heartbeat":true,"source":0,"sources":4,"watermark":0}`, alerting.ReasonUnknownVersion, "version 123"},
 		{"empty", "", ReasonInvalidObservation, "header"},
 	}

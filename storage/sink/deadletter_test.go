@@ -26,7 +26,8 @@ func TestRejectReason(t *testing.T) {
 		value []byte
 		want  string
 	}{
-		{"feature record of version 2", features, []byte{2, record.KindFeature, 1, 2, 3}, ReasonUnknownVersion},
+		{"feature record of a newer version", features, []byte{record.Version + 1, record.KindFeature, 1, 2, 3}, ReasonUnknownVersion},
+		{"feature record of version 1, before the network features", features, []byte{1, record.KindFeature, 1, 2, 3}, ReasonUnknownVersion},
 		{"feature record of version 0", features, []byte{0, record.KindFeature}, ReasonUnknownVersion},
 		{"observation on the features topic", features, []byte{record.Version, record.KindObservation}, ReasonInvalidRecord},
 		{"truncated feature record", features, []byte{record.Version, record.KindFeature, 0xff}, ReasonInvalidRecord},
