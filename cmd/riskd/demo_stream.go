@@ -197,6 +197,7 @@ func metricSummary(reg *prometheus.Registry) []string {
 		return nil
 	}
 	want := []string{"riskd_events_total", "riskd_events_rejected_total", "riskd_detector_signals_total", "riskd_decisions_total",
+		"riskd_decisions_suppressed_total", "riskd_rules_breaker_trips_total",
 		"riskd_output_messages_total", "riskd_offset_commits_total", "riskd_ip_hold_timeouts_total", "riskd_state_evictions_total"}
 	var out []string
 	for _, name := range want {
