@@ -49,14 +49,16 @@ func TestRunCommandBreaker(t *testing.T) {
 			for i := 2; i <= 4; i++ {
 				victimLogin(t, b, n[0], fmt.Sprint("victim-", i), fmt.Sprint("b", i))
 			}
-			tripped := waitLog(t, logs, func(m map[string]any) bool { return m["rule"] == "bad" && strings.HasPrefix(fmt.Sprint(m["message"]), "lockout breaker: rule demoted") })
+			tripped := waitLog(t, logs, func(m map[string]any) bool {
+				return m["rule"] == "bad" && strings.HasPrefix(fmt.Sprint(m["message"]), "lockout breaker: rule demoted")
+			})
 			if !strings.Contains(fmt.Sprint(tripped["why"]), "4 lockouts in one minute") {
 				t.Errorf("the trip's log says %v", tripped["why"])
 			}
 			page := get(t, addr+"/metrics")
 			for name, want := range map[string]float64{
-				`riskd_rules_breaker_demoted{rule="bad"}`:       1,
-				`riskd_rules_breaker_trips_total{rule="bad"}`:   1,
+				`riskd_rules_breaker_demoted{rule="bad"}`:      1,
+				`riskd_rules_breaker_trips_total{rule="bad"}`:  1,
 				`riskd_decisions_suppressed_total{rule="bad"}`: 1,
 			} {
 				if v := metricValue(page, name); v != want {
@@ -112,4 +114,3 @@ func post(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
-
