@@ -55,7 +55,7 @@ func TestRejectReason(t *testing.T) {
 func TestDeadLetter(t *testing.T) {
 	orig := make([]kafka.Header, 1, 8) // spare capacity an append would use
 	orig[0] = kafka.Header{Key: "trace", Value: []byte("abc")}
-	m := kafka.Message{Topic: "risk-features", Partition: 3, Offset: 1234, Key: []byte("u1"), Value: []byte{2, 'F', 9}, Headers: orig}
+	m := kafka.Message{Topic: "risk-features", Partition: 3, Offset: 1234, Key: []byte("u1"), Value: []byte{record.Version + 1, 'F', 9}, Headers: orig}
 	d := deadLetter("risk-events-dlq", &m, ReasonUnknownVersion, errors.New("feature record: version 2"))
 	if d.Topic != "risk-events-dlq" || string(d.Key) != "u1" || string(d.Value) != string(m.Value) {
 		t.Errorf("dead letter topic %q key %q value %v", d.Topic, d.Key, d.Value)

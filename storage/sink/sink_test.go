@@ -119,7 +119,7 @@ func TestSinkDeadLetters(t *testing.T) {
 	good := `{"decision_id":"d1","event_id":"e1","user_id":"u1","subject":{"kind":"user","id":"u1"},"action":"block",` +
 		`"ts":"` + ts + `","decided_at":"` + ts + `","expires_at":"` + ts + `","mode":"enforce","rules_version":"v1","reasons":[]}`
 	streamtest.Produce(t, b, []*kgo.Record{
-		{Topic: features, Key: []byte("u1"), Value: []byte{2, record.KindFeature, 1, 2, 3}, Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}}},
+		{Topic: features, Key: []byte("u1"), Value: []byte{record.Version + 1, record.KindFeature, 1, 2, 3}, Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}}},
 		{Topic: features, Key: []byte("u2"), Value: []byte{record.Version, record.KindObservation}}, // of the right version, not a feature record
 		{Topic: decisions, Key: []byte("u1"), Value: []byte(good)},
 		{Topic: decisions, Key: []byte("u3"), Value: []byte("{")},
@@ -191,7 +191,7 @@ func TestSinkDeadLettersBeforeCommit(t *testing.T) {
 	n := streamtest.Names(b.Name, "features", "dlq")
 	features, dlq := n[0], n[1]
 	streamtest.CreateTopics(t, b, 1, features)
-	streamtest.Produce(t, b, []*kgo.Record{{Topic: features, Key: []byte("u1"), Value: []byte{2, record.KindFeature}}})
+	streamtest.Produce(t, b, []*kgo.Record{{Topic: features, Key: []byte("u1"), Value: []byte{record.Version + 1, record.KindFeature}}})
 
 	group := "sink-" + features
 	ctx, stop := context.WithCancel(context.Background())
