@@ -208,7 +208,9 @@ boot() {
 	nohup "${java[@]}" kafka.Kafka "$dir/server.properties" >>"$dir/stdout" 2>>"$dir/stderr" </dev/null &
 	echo $! >"$dir/pid"
 	for _ in $(seq 1 600); do
-		if tail -n +"$((mark + 1))" "$dir/server.log" 2>/dev/null | grep -q "Kafka Server started"; then
+		# Not grep -q: under pipefail, tail killed by SIGPIPE when grep
+		# quits at the match (a long log, as after a restart) fails the test.
+		if tail -n +"$((mark + 1))" "$dir/server.log" 2>/dev/null | grep "Kafka Server started" >/dev/null; then
 			address=127.0.0.1:$1
 			echo "$address" >"$dir/address"
 			echo "127.0.0.1:$sport" >"$dir/sasl-address"
