@@ -87,9 +87,10 @@ type IPs struct {
 	users  []uint64   // scratch for distinct counting
 	fails  []uint64
 	long   []uint64
-	cur    *IPState // the state of the event last processed (Current)
-	mem    ipMemory // the address's and the network's, for the rules (Memory)
-	noNet  NetState // the network state of an attempt not counted in its network: none
+	set    distinctSet // counts them
+	cur    *IPState    // the state of the event last processed (Current)
+	mem    ipMemory    // the address's and the network's, for the rules (Memory)
+	noNet  NetState    // the network state of an attempt not counted in its network: none
 }
 
 // Current returns the state of the address of the event Process last
@@ -197,9 +198,9 @@ func (p *IPs) count(ev *event.Event, list []Attempt, ts int64, guarded bool, g *
 			p.fails = append(p.fails, a.Who)
 		}
 	}
-	g.Users = countDistinct(p.users)
-	g.FailedUsers = countDistinct(p.fails)
-	g.FailedUsersLong = countDistinct(p.long)
+	g.Users = p.set.count(p.users)
+	g.FailedUsers = p.set.count(p.fails)
+	g.FailedUsersLong = p.set.count(p.long)
 	if g.Attempts > 0 {
 		g.FailureRatio = round2(float64(g.Failures) / float64(g.Attempts))
 	}
@@ -240,9 +241,4 @@ func hashAddr(addr netip.Addr) uint64 {
 		h *= 1099511628211
 	}
 	return h
-}
-
-func countDistinct(s []uint64) int {
-	slices.Sort(s)
-	return len(slices.Compact(s))
 }

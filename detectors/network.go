@@ -215,7 +215,7 @@ func (p *IPs) network(ev eventView, ts int64, future bool, f *Features) *NetStat
 			p.users = append(p.users, a.User)
 		}
 	}
-	g.FailedUsers, g.SuccessUsers, g.FailedAddresses = countDistinct(p.fails), countDistinct(p.users), countDistinct(p.long)
+	g.FailedUsers, g.SuccessUsers, g.FailedAddresses = p.set.count(p.fails), p.set.count(p.users), p.set.count(p.long)
 	if g.Attempts > 0 {
 		g.FailureRatio = round2(float64(g.Failures) / float64(g.Attempts))
 	}
