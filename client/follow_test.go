@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskd/riskd/internal/streamtest"
 )
 
 // errorLog collects what a client tells OnError.
@@ -35,7 +37,7 @@ func (l *errorLog) bad() int {
 
 // start runs a client of topic on b for the test's life and waits for its
 // catch-up.
-func start(t *testing.T, b broker, topic string, log *errorLog) *Client {
+func start(t *testing.T, b streamtest.Broker, topic string, log *errorLog) *Client {
 	t.Helper()
 	c, err := New(Config{Brokers: b.Addrs, Topic: topic, Policy: FailClosed, Lookback: time.Hour, OnError: log.add})
 	if err != nil {
@@ -73,14 +75,14 @@ func subj(id, kind, sid string, a Action, m Mode, exp time.Time) Decision {
 // starts is known as soon as it is ready, what comes later is applied, and
 // a restarted client recovers the lockouts in force.
 func TestClientFollowsTopic(t *testing.T) {
-	for _, b := range brokers(t) {
+	for _, b := range streamtest.Brokers(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			topic := topicName(b, "decisions")
-			createTopic(t, b, 3, topic)
+			topic := streamtest.Names(b.Name, "decisions")[0]
+			streamtest.CreateTopics(t, b, 3, topic)
 			now := time.Now().UTC()
 			hour := now.Add(time.Hour)
 			redelivered := subj("d5", "user", "u10", Lockout, Enforce, hour)
-			produce(t, b,
+			streamtest.Produce(t, b, []*kgo.Record{
 				// Written before the client's lookback of an hour: not read.
 				record(topic, subj("d0", "user", "old", Lockout, Enforce, hour), now.Add(-2*time.Hour)),
 				record(topic, subj("d1", "ip", "203.0.113.9", Lockout, Enforce, hour), time.Time{}),
@@ -89,9 +91,9 @@ func TestClientFollowsTopic(t *testing.T) {
 				record(topic, subj("d4", "user", "u9", Lockout, Enforce, now.Add(-time.Minute)), time.Time{}),
 				record(topic, redelivered, time.Time{}),
 				record(topic, redelivered, time.Time{}),
-				&kgo.Record{Topic: topic, Key: []byte("u11"), Value: []byte("lockout u11")},
-				&kgo.Record{Topic: topic, Key: []byte("u12"), Value: []byte(`{"decision_id":"d6","subject":{"kind":"user","id":"u12"},"action":"ban","mode":"enforce","expires_at":"2099-01-01T00:00:00Z"}`)},
-			)
+				{Topic: topic, Key: []byte("u11"), Value: []byte("lockout u11")},
+				{Topic: topic, Key: []byte("u12"), Value: []byte(`{"decision_id":"d6","subject":{"kind":"user","id":"u12"},"action":"ban","mode":"enforce","expires_at":"2099-01-01T00:00:00Z"}`)},
+			})
 			var log errorLog
 			c := start(t, b, topic, &log)
 			want := map[string]Action{"old": Allow, "203.0.113.9": Lockout, "u7": StepUp, "u8": Allow, "u9": Allow, "u10": Lockout, "u11": Allow, "u12": Allow}
@@ -116,7 +118,7 @@ func TestClientFollowsTopic(t *testing.T) {
 			}
 
 			// Later decisions are applied as they come.
-			produce(t, b, record(topic, subj("d7", "user", "u7", Lockout, Enforce, hour), time.Time{}))
+			streamtest.Produce(t, b, []*kgo.Record{record(topic, subj("d7", "user", "u7", Lockout, Enforce, hour), time.Time{})})
 			deadline := time.Now().Add(30 * time.Second)
 			for c.Check("user", "u7").Action != Lockout && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
@@ -134,10 +136,10 @@ func TestClientFollowsTopic(t *testing.T) {
 // TestClientMissingTopic checks that a client of a topic that does not
 // exist says so, never becomes ready, and answers by its policy.
 func TestClientMissingTopic(t *testing.T) {
-	for _, b := range brokers(t) {
+	for _, b := range streamtest.Brokers(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			var log errorLog
-			topic := topicName(b, "missing")
+			topic := streamtest.Names(b.Name, "missing")[0]
 			c, err := New(Config{Brokers: b.Addrs, Topic: topic, Policy: FailClosed, OnError: log.add})
 			if err != nil {
 				t.Fatal(err)
@@ -178,10 +180,10 @@ func TestClientDegradesWhenBrokerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
-	b := broker{Name: "kfake", Addrs: cluster.ListenAddrs()}
-	topic := topicName(b, "decisions")
-	createTopic(t, b, 1, topic)
-	produce(t, b, record(topic, subj("d1", "user", "u1", Lockout, Enforce, time.Now().Add(time.Hour)), time.Time{}))
+	b := streamtest.Broker{Name: "kfake", Addrs: cluster.ListenAddrs()}
+	topic := streamtest.Names(b.Name, "decisions")[0]
+	streamtest.CreateTopics(t, b, 1, topic)
+	streamtest.Produce(t, b, []*kgo.Record{record(topic, subj("d1", "user", "u1", Lockout, Enforce, time.Now().Add(time.Hour)), time.Time{})})
 	changes := make(chan bool, 8)
 	c, err := New(Config{Brokers: b.Addrs, Topic: topic, Policy: FailOpen, MaxStaleness: time.Second,
 		OnDegraded: func(d bool, _ Stats) { changes <- d }})
