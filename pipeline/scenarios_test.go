@@ -29,12 +29,7 @@ func TestGeneratedScenarios(t *testing.T) {
 		t.Run("seed"+string(rune('0'+seed)), func(t *testing.T) {
 			o := scenario.DefaultOptions()
 			o.Seed, o.BenignUsers = seed, 400
-			events, labels := scenario.Generate(o)
-			data, err := scenario.MarshalLines(events)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ds, _ := testenv.ReplayAll(t, data, false)
+			ds, labels := testenv.ReplayGenerated(t, o)
 			testenv.CheckReport(t, scenario.Score(labels, ds))
 		})
 	}
@@ -52,12 +47,7 @@ func TestShapedScenarios(t *testing.T) {
 		t.Run("seed"+string(rune('0'+seed)), func(t *testing.T) {
 			o := scenario.ShapedOptions()
 			o.Seed = seed
-			events, labels := scenario.Generate(o)
-			data, err := scenario.MarshalLines(events)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ds, _ := testenv.ReplayAll(t, data, false)
+			ds, labels := testenv.ReplayGenerated(t, o)
 			testenv.CheckShapedReport(t, scenario.Score(labels, ds))
 		})
 	}

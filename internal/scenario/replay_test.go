@@ -21,12 +21,7 @@ func TestLookalikesThroughReplay(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			o := scenario.ShapedOptions()
 			o.Seed = seed
-			events, labels := scenario.Generate(o)
-			data, err := scenario.MarshalLines(events)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ds, _ := testenv.ReplayAll(t, data, false)
+			ds, labels := testenv.ReplayGenerated(t, o)
 			testenv.CheckShapedReport(t, scenario.Score(labels, ds))
 		})
 	}

@@ -62,6 +62,19 @@ func ShippedTraffic(t testing.TB) ([]byte, scenario.Labels) {
 	return data, labels
 }
 
+// ReplayGenerated generates the labelled traffic of o and replays it as
+// ReplayAll does, returning the decisions and the labels to score them by.
+func ReplayGenerated(t testing.TB, o scenario.Options) ([]rules.Decision, scenario.Labels) {
+	t.Helper()
+	events, labels := scenario.Generate(o)
+	data, err := scenario.MarshalLines(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := ReplayAll(t, data, false)
+	return ds, labels
+}
+
 // ReplayAll replays data through the shipped rules and test GeoIP
 // databases and returns every decision.
 func ReplayAll(t testing.TB, data []byte, emitAll bool) ([]rules.Decision, pipeline.Summary) {
