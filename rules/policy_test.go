@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,16 @@ rules:
     expires: 1h
 `
 
+// lifetimeOf evaluates ev on the user stage and describes its decision as
+// "action lifetime" ("" for none); n is how many decisions it made.
+func lifetimeOf(e *Evaluator, set *Set, ev *event.Event, f *detectors.Features) (got string, n int) {
+	ds := e.Evaluate(set, UserStage, ev, f, false, ev.TS, nil)
+	if len(ds) == 1 {
+		got = fmt.Sprint(ds[0].Action, " ", ds[0].ExpiresAt.Sub(ds[0].TS))
+	}
+	return got, len(ds)
+}
+
 // TestQuietRepeatsAndEscalation runs one user's events through a lockout
 // rule that escalates and a step-up rule, with the user's memory kept
 // between them as the engine keeps it in the user's state.
@@ -71,13 +82,8 @@ func TestQuietRepeatsAndEscalation(t *testing.T) {
 		ev := &event.Event{ID: step.name, Type: event.Login, TS: t0.Add(step.at), UserID: "alice"}
 		f := &detectors.Features{}
 		f.Logins.Fired, f.Velocity.Fired = step.burst, step.velocity
-		ds := e.Evaluate(set, UserStage, ev, f, false, ev.TS, nil)
-		got := ""
-		if len(ds) == 1 {
-			got = ds[0].Action.String() + " " + ds[0].ExpiresAt.Sub(ds[0].TS).String()
-		}
-		if len(ds) > 1 || got != step.want {
-			t.Fatalf("%s: got %q (%d decisions), want %q", step.name, got, len(ds), step.want)
+		if got, n := lifetimeOf(&e, set, ev, f); n > 1 || got != step.want {
+			t.Fatalf("%s: got %q (%d decisions), want %q", step.name, got, n, step.want)
 		}
 	}
 	if e.Suppressed["lock"] != 2 || e.Suppressed["step"] != 1 {

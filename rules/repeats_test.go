@@ -73,13 +73,8 @@ func TestRepeatsPerRuleAndAction(t *testing.T) {
 		case "integrity":
 			f.Integrity.Fired = true
 		}
-		ds := e.Evaluate(set, UserStage, ev, f, false, ev.TS, nil)
-		got := ""
-		if len(ds) == 1 {
-			got = fmt.Sprint(ds[0].Action, " ", ds[0].ExpiresAt.Sub(ds[0].TS))
-		}
-		if len(ds) > 1 || got != step.want {
-			t.Fatalf("%s: got %q, want %q", step.reason, got, step.want)
+		if got, n := lifetimeOf(&e, set, ev, f); n > 1 || got != step.want {
+			t.Fatalf("%s: got %q (%d decisions), want %q", step.reason, got, n, step.want)
 		}
 	}
 }
