@@ -115,8 +115,9 @@ func (b *Breaker) Reset(id string) bool {
 // Carry makes set the rules in force: it keeps the demotions and counts
 // of set's rules whose definitions a reload left as they were and lifts or
 // drops the others, as a reload carries state over: a rule changed by an
-// analyst starts afresh, and a rule removed is no longer demoted.
-func (b *Breaker) Carry(set *Set) {
+// analyst starts afresh, and a rule removed is no longer demoted. It
+// returns the demotions it lifted.
+func (b *Breaker) Carry(set *Set) (lifted []Demotion) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.current = make(map[string]string, len(set.Rules))
@@ -132,9 +133,12 @@ func (b *Breaker) Carry(set *Set) {
 	for id, d := range *b.demoted.Load() {
 		if b.current[id] == d.Fingerprint {
 			next[id] = d
+		} else {
+			lifted = append(lifted, d)
 		}
 	}
 	b.demoted.Store(&next)
+	return lifted
 }
 
 // setDemoted applies change to a copy of the demotions and stores it,

@@ -148,11 +148,11 @@ func TestBreakerResetAndCarry(t *testing.T) {
 	}
 	trip()
 	same, _ := parse(t, map[string]string{"a.yaml": breakerRules, "b.yaml": "# another file, same rules\n"})
-	if b.Carry(same); len(b.Demotions()) != 1 {
-		t.Error("a reload that leaves the rule as it was lifted its demotion")
+	if lifted := b.Carry(same); len(b.Demotions()) != 1 || len(lifted) != 0 {
+		t.Errorf("a reload that leaves the rule as it was lifted its demotion (lifted %+v)", lifted)
 	}
 	changed, _ := parse(t, map[string]string{"a.yaml": strings.Replace(breakerRules, `event.type == "login"`, `event.type == "login" && event.outcome == "failure"`, 1)})
-	if b.Carry(changed); len(b.Demotions()) != 0 {
-		t.Error("a reload that changes the rule kept its demotion")
+	if lifted := b.Carry(changed); len(b.Demotions()) != 0 || len(lifted) != 1 || lifted[0].Rule != "bad" {
+		t.Errorf("a reload that changes the rule kept its demotion, or did not report it lifted: %+v", lifted)
 	}
 }

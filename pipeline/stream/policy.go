@@ -68,12 +68,8 @@ func (s *Member) Demotions() []rules.Demotion { return s.breaker.Demotions() }
 // carryBreaker keeps the demotions of the rules a reload left unchanged
 // and lifts the others (see rules.Breaker.Carry). s.setRules is held.
 func (s *Member) carryBreaker(set *rules.Set) {
-	before := s.breaker.Demotions()
-	s.breaker.Carry(set)
-	for _, d := range before {
-		if r := set.RuleByID(d.Rule); r == nil || r.Fingerprint != d.Fingerprint {
-			s.cfg.Metrics.BreakerDemoted.DeleteLabelValues(d.Rule)
-			s.cfg.Log.Warn().Str("rule", d.Rule).Msg("lockout breaker reset by a reload that changed the rule")
-		}
+	for _, d := range s.breaker.Carry(set) {
+		s.cfg.Metrics.BreakerDemoted.DeleteLabelValues(d.Rule)
+		s.cfg.Log.Warn().Str("rule", d.Rule).Msg("lockout breaker reset by a reload that changed the rule")
 	}
 }
