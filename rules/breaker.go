@@ -63,6 +63,9 @@ type Demotion struct {
 	At          time.Time // event time of the lockout that tripped it
 }
 
+// Entry is the demotion as a decision's breaker field lists it.
+func (d Demotion) Entry() Demoted { return Demoted{Rule: d.Rule, Why: d.Why, Since: d.At} }
+
 // NewBreaker returns a breaker that tells onTrip (when not nil) of every
 // rule it demotes, on the goroutine of the worker that tripped it.
 func NewBreaker(onTrip func(Demotion)) *Breaker {

@@ -195,7 +195,7 @@ func (e *Evaluator) combine(set *Set, stage Stage, ev *event.Event, f *detectors
 		d.Reasons = append(d.Reasons, Reason{Rule: r.ID, Detector: r.Detector, Summary: summary, Mode: fr.mode,
 			Action: fr.action, Score: r.Score, Evidence: evidence})
 		if fr.demoted != nil {
-			d.Breaker = append(d.Breaker, Demoted{Rule: r.ID, Why: fr.demoted.Why, Since: fr.demoted.At})
+			d.Breaker = append(d.Breaker, fr.demoted.Entry())
 		}
 	}
 	d.DecisionID = DecisionID(&d, stage)

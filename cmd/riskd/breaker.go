@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/riskd/riskd/pipeline/stream"
+	"github.com/riskd/riskd/rules"
 )
 
 // mountBreaker serves the lockout breaker on the ops server: GET
@@ -21,14 +21,9 @@ func mountBreaker(srv *http.Server, member *stream.Member) {
 		return
 	}
 	mux.HandleFunc("GET /-/rules/breaker", func(w http.ResponseWriter, _ *http.Request) {
-		type demoted struct {
-			Rule  string    `json:"rule"`
-			Why   string    `json:"why"`
-			Since time.Time `json:"since"`
-		}
-		out := []demoted{}
+		out := []rules.Demoted{} // as a decision's breaker field lists them
 		for _, d := range member.Demotions() {
-			out = append(out, demoted{d.Rule, d.Why, d.At})
+			out = append(out, d.Entry())
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
