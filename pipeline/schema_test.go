@@ -1,39 +1,12 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/riskd/riskd/event"
 	"github.com/riskd/riskd/internal/testenv"
 )
-
-// lines returns the non-blank lines of the files matching pattern (a path
-// from the module root), each with its file:line.
-func lines(t *testing.T, pattern string) (where []string, out [][]byte) {
-	t.Helper()
-	files, _ := filepath.Glob(testenv.Path(pattern))
-	if len(files) == 0 {
-		t.Fatalf("no file matches %s", pattern)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, l := range bytes.Split(data, []byte("\n")) {
-			if len(bytes.TrimSpace(l)) > 0 {
-				where = append(where, fmt.Sprintf("%s:%d", filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), i+1))
-				out = append(out, l)
-			}
-		}
-	}
-	return where, out
-}
 
 // TestShippedEventsMatchSchema holds every event the project ships (the
 // labelled traffic, the rule samples) to the event schema: each line the
@@ -41,7 +14,7 @@ func lines(t *testing.T, pattern string) (where []string, out [][]byte) {
 func TestShippedEventsMatchSchema(t *testing.T) {
 	sch := testenv.Schema(t, "event.v1.schema.json")
 	for _, pattern := range []string{"testdata/scenarios/traffic.jsonl", "rules/samples.jsonl", "rules/testdata/*.jsonl"} {
-		where, ls := lines(t, pattern)
+		where, ls := testenv.Lines(t, pattern)
 		for i, l := range ls {
 			_, err := event.Decode(l)
 			why := testenv.Validate(sch, l)
@@ -73,7 +46,7 @@ func TestDecisionsMatchSchema(t *testing.T) {
 			t.Fatalf("decision %s: %s\n%s", d.DecisionID, why, b)
 		}
 	}
-	where, ls := lines(t, "testdata/golden/*/expected.jsonl")
+	where, ls := testenv.Lines(t, "testdata/golden/*/expected.jsonl")
 	for i, l := range ls {
 		if why := testenv.Validate(sch, l); why != "" {
 			t.Errorf("%s: %s", where[i], why)

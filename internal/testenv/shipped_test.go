@@ -29,16 +29,10 @@ func shippedEvents(t *testing.T) (where []string, lines [][]byte) {
 		}
 	}
 	for _, pattern := range []string{"testdata/scenarios/traffic.jsonl", "rules/samples.jsonl", "rules/testdata/*.jsonl"} {
-		files, _ := filepath.Glob(testenv.Path(pattern))
-		if len(files) == 0 {
-			t.Fatalf("no file matches %s", pattern)
-		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			add(f, 1, data)
+		w, ls := testenv.Lines(t, pattern)
+		where = append(where, w...)
+		for _, l := range ls {
+			lines = append(lines, bytes.TrimSpace(l))
 		}
 	}
 	tests, _ := filepath.Glob(filepath.Join(testenv.Rules, "tests", "*.test.yaml"))

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -240,4 +241,29 @@ func Validate(sch *jsonschema.Schema, line []byte) string {
 		return strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
 	return ""
+}
+
+// Lines returns the non-blank lines of the files matching pattern (a path
+// from the module's root, with glob), as they are, each with where it is
+// as path:line from the root; no file matching fails t.
+func Lines(t testing.TB, pattern string) (where []string, out [][]byte) {
+	t.Helper()
+	files, _ := filepath.Glob(Path(pattern))
+	if len(files) == 0 {
+		t.Fatalf("no file matches %s", pattern)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, _ := filepath.Rel(root, f)
+		for i, l := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				where = append(where, fmt.Sprintf("%s:%d", name, i+1))
+				out = append(out, l)
+			}
+		}
+	}
+	return where, out
 }
